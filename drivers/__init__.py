@@ -1,0 +1,1 @@
+"""Hardware only: one interface per device kind, real backends and simulators, no business rules."""
