@@ -73,22 +73,30 @@ def read_layer(path: Path | str) -> Layer:
     return Layer(name, data)
 
 
-def migrate(layer: Layer, migrations: Mapping[int, Migration] = MIGRATIONS,
-            current: int = SCHEMA_VERSION) -> Layer:
+def migrate(
+    layer: Layer, migrations: Mapping[int, Migration] = MIGRATIONS, current: int = SCHEMA_VERSION
+) -> Layer:
     data = dict(layer.data)
     version = data.get("schema_version")
     if version is None:
-        raise ConfigError([f"{layer.path}: schema_version: missing (this release writes {current})"])
+        raise ConfigError(
+            [f"{layer.path}: schema_version: missing (this release writes {current})"]
+        )
     if not isinstance(version, int) or isinstance(version, bool) or version < 1:
         raise ConfigError([f"{layer.path}: schema_version: must be a positive integer"])
     if version > current:
-        raise ConfigError([
-            f"{layer.path}: schema_version: {version} is newer than this release understands ({current})"
-        ])
+        raise ConfigError(
+            [
+                f"{layer.path}: schema_version: {version} is newer than this release "
+                f"understands ({current})"
+            ]
+        )
     while version < current:
         step = migrations.get(version)
         if step is None:
-            raise ConfigError([f"{layer.path}: schema_version: no migration from version {version}"])
+            raise ConfigError(
+                [f"{layer.path}: schema_version: no migration from version {version}"]
+            )
         data = step(data)
         version += 1
         data["schema_version"] = version
@@ -126,8 +134,9 @@ def _deep_copy(value: Any) -> Any:
     return value
 
 
-def _record(table: dict[str, Any], prefix: tuple[str, ...], path: str,
-            origin: dict[tuple[str, ...], str]) -> None:
+def _record(
+    table: dict[str, Any], prefix: tuple[str, ...], path: str, origin: dict[tuple[str, ...], str]
+) -> None:
     for key, value in table.items():
         origin[(*prefix, key)] = path
         if isinstance(value, dict):
@@ -199,9 +208,13 @@ def _reason(err: Any) -> str:
     return msg.removeprefix("Value error, ")
 
 
-def load(paths: Sequence[Path | str], *, with_defaults: bool = True,
-         migrations: Mapping[int, Migration] = MIGRATIONS,
-         current: int = SCHEMA_VERSION) -> LoadedConfig:
+def load(
+    paths: Sequence[Path | str],
+    *,
+    with_defaults: bool = True,
+    migrations: Mapping[int, Migration] = MIGRATIONS,
+    current: int = SCHEMA_VERSION,
+) -> LoadedConfig:
     """Read, migrate and merge the layers. Raises ConfigError listing every problem found."""
     names = ([packaged_defaults_path()] if with_defaults else []) + [str(p) for p in paths]
     layers = [migrate(read_layer(p), migrations, current) for p in names]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 
 class HallkioskError(Exception):
-    """Base class. ``message_zh``/``message_en`` are what a user may be shown; ``code`` is stable."""
+    """Base class. ``message_zh``/``message_en`` may be shown to a user; ``code`` is stable."""
 
     code: str = "error"
     message_zh: str = "系统故障，请联系工作人员。"

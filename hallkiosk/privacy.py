@@ -35,7 +35,11 @@ def gb11643_check_digit(first17: str) -> str:
 def normalise_id_number(id_number: str) -> str:
     """Upper-case, strip spaces, and check length, charset and check digit."""
     value = id_number.strip().replace(" ", "").upper()
-    if len(value) != 18 or not value[:17].isdigit() or not (value[17].isdigit() or value[17] == "X"):
+    if (
+        len(value) != 18
+        or not value[:17].isdigit()
+        or not (value[17].isdigit() or value[17] == "X")
+    ):
         raise PrivacyError("an ID number has 17 digits and a digit or X")
     if gb11643_check_digit(value[:17]) != value[17]:
         raise PrivacyError("the ID number's check digit does not match")
@@ -78,7 +82,8 @@ class IdentityHasher:
 
 
 def ensure_key_file(path: Path) -> None:
-    """Create a random identity key (mode 0600) if none exists. Provisioning installs the real one."""
+    """Create a random identity key (mode 0600) if none exists; provisioning installs the real
+    one."""
     if path.exists():
         return
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -99,8 +99,12 @@ Handler = Callable[[Any], Awaitable[Any]]
 
 
 def error_body(exc: LockerError) -> dict[str, Any]:
-    body: dict[str, Any] = {"code": exc.code, "message_zh": exc.message_zh,
-                            "message_en": exc.message_en, "detail": exc.detail}
+    body: dict[str, Any] = {
+        "code": exc.code,
+        "message_zh": exc.message_zh,
+        "message_en": exc.message_en,
+        "detail": exc.detail,
+    }
     if isinstance(exc, WrongPassword):
         body["attempts_left"] = exc.attempts_left
     if isinstance(exc, LockedOut):
@@ -115,8 +119,16 @@ def _peer_credentials(sock: socket.socket) -> tuple[int, int, int]:
 
 
 class ApiServer:
-    def __init__(self, service: LockerService, socket_path: str, *, socket_mode: int,
-                 socket_group: str, max_request_bytes: int, request_timeout_s: float) -> None:
+    def __init__(
+        self,
+        service: LockerService,
+        socket_path: str,
+        *,
+        socket_mode: int,
+        socket_group: str,
+        max_request_bytes: int,
+        request_timeout_s: float,
+    ) -> None:
         self.service = service
         self.socket_path = socket_path
         self.socket_mode = socket_mode
@@ -129,29 +141,53 @@ class ApiServer:
         s = service
         self._methods: dict[str, tuple[type[_Params], Handler]] = {
             "status": (NoParams, lambda p: _sync(s.status())),
-            "deposit.start": (DepositStart, lambda p: s.deposit_start(
-                p.staff_id, p.case_number,
-                Recipient(p.recipient.identity_hash, p.recipient.masked_name,
-                          p.recipient.masked_id), p.size, p.request_id)),
-            "deposit.confirm": (StaffDeposit, lambda p: s.deposit_confirm(p.staff_id,
-                                                                          p.deposit_id)),
-            "deposit.cancel": (StaffDeposit, lambda p: _sync(s.deposit_cancel(p.staff_id,
-                                                                              p.deposit_id))),
-            "deposit.reissue_password": (StaffDeposit, lambda p: s.reissue_password(
-                p.staff_id, p.deposit_id)),
-            "deposits.for_identity": (ForIdentity, lambda p: _sync(
-                {"deposits": s.deposits_for(p.identity_hash)})),
-            "pickup": (Pickup, lambda p: s.pickup(p.identity_hash, p.password, p.deposit_id,
-                                                  p.request_id)),
+            "deposit.start": (
+                DepositStart,
+                lambda p: s.deposit_start(
+                    p.staff_id,
+                    p.case_number,
+                    Recipient(
+                        p.recipient.identity_hash, p.recipient.masked_name, p.recipient.masked_id
+                    ),
+                    p.size,
+                    p.request_id,
+                ),
+            ),
+            "deposit.confirm": (
+                StaffDeposit,
+                lambda p: s.deposit_confirm(p.staff_id, p.deposit_id),
+            ),
+            "deposit.cancel": (
+                StaffDeposit,
+                lambda p: _sync(s.deposit_cancel(p.staff_id, p.deposit_id)),
+            ),
+            "deposit.reissue_password": (
+                StaffDeposit,
+                lambda p: s.reissue_password(p.staff_id, p.deposit_id),
+            ),
+            "deposits.for_identity": (
+                ForIdentity,
+                lambda p: _sync({"deposits": s.deposits_for(p.identity_hash)}),
+            ),
+            "pickup": (
+                Pickup,
+                lambda p: s.pickup(p.identity_hash, p.password, p.deposit_id, p.request_id),
+            ),
             "overdue.list": (NoParams, lambda p: _sync({"deposits": s.overdue()})),
             "retrieve": (StaffDeposit, lambda p: s.retrieve(p.staff_id, p.deposit_id)),
             "recall": (Recall, lambda p: s.recall(p.staff_id, p.deposit_id, p.reason)),
-            "maintenance.open": (MaintenanceOpen, lambda p: s.maintenance_open(
-                p.staff_id, p.bay_id, p.reason, p.request_id)),
-            "bay.set_enabled": (BayEnabled, lambda p: _sync(s.set_bay_enabled(
-                p.staff_id, p.bay_id, p.enabled, p.reason))),
-            "audit.tail": (AuditTail, lambda p: _sync({"entries": s.audit_tail(p.after_seq,
-                                                                                p.limit)})),
+            "maintenance.open": (
+                MaintenanceOpen,
+                lambda p: s.maintenance_open(p.staff_id, p.bay_id, p.reason, p.request_id),
+            ),
+            "bay.set_enabled": (
+                BayEnabled,
+                lambda p: _sync(s.set_bay_enabled(p.staff_id, p.bay_id, p.enabled, p.reason)),
+            ),
+            "audit.tail": (
+                AuditTail,
+                lambda p: _sync({"entries": s.audit_tail(p.after_seq, p.limit)}),
+            ),
         }
 
     async def start(self) -> None:
@@ -159,8 +195,9 @@ class ApiServer:
         if os.path.exists(path):
             os.unlink(path)  # a stale socket from a killed daemon
         os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
-        self._server = await asyncio.start_unix_server(self._serve, path=path,
-                                                       limit=self.max_request_bytes)
+        self._server = await asyncio.start_unix_server(
+            self._serve, path=path, limit=self.max_request_bytes
+        )
         if self.socket_group:
             self._group_gid = grp.getgrnam(self.socket_group).gr_gid
             os.chown(path, -1, self._group_gid)
@@ -191,8 +228,15 @@ class ApiServer:
         try:
             _pid, uid, gid = _peer_credentials(sock)
             if not self._allowed(uid, gid):
-                await self._send(writer, {"v": API_VERSION, "id": None, "ok": False,
-                                          "error": error_body(NotPermitted(f"uid {uid}"))})
+                await self._send(
+                    writer,
+                    {
+                        "v": API_VERSION,
+                        "id": None,
+                        "ok": False,
+                        "error": error_body(NotPermitted(f"uid {uid}")),
+                    },
+                )
                 return
             while True:
                 try:
@@ -211,8 +255,9 @@ class ApiServer:
         finally:
             writer.close()
 
-    async def _handle_line(self, line: bytes, reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter) -> dict[str, Any] | None:
+    async def _handle_line(
+        self, line: bytes, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> dict[str, Any] | None:
         try:
             request = json.loads(line)
         except (json.JSONDecodeError, UnicodeDecodeError):
@@ -221,24 +266,31 @@ class ApiServer:
             return self._fail(None, InvalidRequest("not a JSON object"))
         req_id = request.get("id")
         if request.get("v") != API_VERSION:
-            return self._fail(req_id, InvalidRequest(
-                f"unsupported API version {request.get('v')!r}; this lockerd speaks {API_VERSION}",
-                code="api_version"))
+            return self._fail(
+                req_id,
+                InvalidRequest(
+                    f"unsupported API version {request.get('v')!r}; "
+                    f"this lockerd speaks {API_VERSION}",
+                    code="api_version",
+                ),
+            )
         method = request.get("method")
         if method == "events.subscribe":
             await self._stream_events(reader, writer)
             return None
         entry = self._methods.get(method) if isinstance(method, str) else None
         if entry is None:
-            return self._fail(req_id, InvalidRequest(f"unknown method {method!r}",
-                                                     code="unknown_method"))
+            return self._fail(
+                req_id, InvalidRequest(f"unknown method {method!r}", code="unknown_method")
+            )
         model, handler = entry
         try:
             params = model.model_validate(request.get("params", {}))
         except ValidationError as exc:
             problems = "; ".join(
                 f"{'.'.join(str(p) for p in e['loc']) or 'params'}: {e['msg']}"
-                for e in exc.errors())
+                for e in exc.errors()
+            )
             return self._fail(req_id, InvalidRequest(problems))
         # run to completion even if this client disappears (see module docstring)
         task = asyncio.ensure_future(_call(handler, params))
@@ -257,16 +309,16 @@ class ApiServer:
     def _fail(self, req_id: Any, exc: LockerError) -> dict[str, Any]:
         return {"v": API_VERSION, "id": req_id, "ok": False, "error": error_body(exc)}
 
-    async def _stream_events(self, reader: asyncio.StreamReader,
-                             writer: asyncio.StreamWriter) -> None:
+    async def _stream_events(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
         queue = self.service.events.subscribe()
         try:
             await self._send(writer, {"v": API_VERSION, "ok": True, "result": {"subscribed": True}})
             closed = asyncio.ensure_future(reader.read())  # EOF means the client went away
             while True:
                 getter = asyncio.ensure_future(queue.get())
-                done, _ = await asyncio.wait({getter, closed},
-                                             return_when=asyncio.FIRST_COMPLETED)
+                done, _ = await asyncio.wait({getter, closed}, return_when=asyncio.FIRST_COMPLETED)
                 if closed in done:
                     getter.cancel()
                     return

@@ -27,8 +27,7 @@ from typing import Any
 
 from drivers.lockboard.bus import LockBus
 from drivers.lockboard.errors import LockboardError
-from drivers.lockboard.settings import FeedbackPolarity
-from drivers.lockboard.settings import BusSettings
+from drivers.lockboard.settings import BusSettings, FeedbackPolarity
 from hallkiosk.config import ConfigError
 from hallkiosk.errors import HallkioskError
 from hallkiosk.privacy import IdentityHasher, PrivacyError, mask_id_number, mask_name
@@ -52,13 +51,18 @@ def _identity(args: argparse.Namespace) -> dict[str, str]:
         raise PrivacyError("give --identity-hash or --id-stdin")
     id_number = sys.stdin.readline().strip()
     hasher = IdentityHasher.from_file(_settings(args).identity_key_path)
-    return {"identity_hash": hasher.hash_id_number(id_number),
-            "masked_id": mask_id_number(id_number)}
+    return {
+        "identity_hash": hasher.hash_id_number(id_number),
+        "masked_id": mask_id_number(id_number),
+    }
 
 
 def _emit(args: argparse.Namespace, result: Any, text: str) -> None:
-    print(json.dumps(result, ensure_ascii=False, indent=None if args.json else 2)
-          if args.json else text)
+    print(
+        json.dumps(result, ensure_ascii=False, indent=None if args.json else 2)
+        if args.json
+        else text
+    )
 
 
 def _cmd_status(args: argparse.Namespace) -> None:
@@ -68,8 +72,10 @@ def _cmd_status(args: argparse.Namespace) -> None:
         flags = [] if bay["enabled"] else [f"disabled: {bay['disabled_reason']}"]
         if bay["occupied"]:
             flags.append(f"deposit {bay['deposit_id']} ({bay['deposit_state']})")
-        lines.append(f"  {bay['bay_id']:<6} {bay['size']}  door={bay['door']:<7} "
-                     f"{bay['bus']}/{bay['board']}/{bay['channel']}  {'; '.join(flags)}")
+        lines.append(
+            f"  {bay['bay_id']:<6} {bay['size']}  door={bay['door']:<7} "
+            f"{bay['bus']}/{bay['board']}/{bay['channel']}  {'; '.join(flags)}"
+        )
     for alarm in result["alarms"]:
         lines.append(f"  ALARM {alarm['alarm']} on {alarm['subject']} since {alarm['raised_at']}")
     _emit(args, result, "\n".join(lines))
@@ -79,16 +85,30 @@ def _cmd_deposit(args: argparse.Namespace) -> None:
     client = _client(args)
     if args.action == "start":
         ident = _identity(args)
-        result = client.call("deposit.start", staff_id=args.staff, case_number=args.case,
-                             size=args.size, request_id=args.request_id,
-                             recipient={"identity_hash": ident["identity_hash"],
-                                        "masked_name": mask_name(args.name),
-                                        "masked_id": ident["masked_id"]})
-        _emit(args, result, f"deposit {result['deposit_id']}: bay {result['bay_id']} "
-                            f"({result['size']}) is open - put the item in and close the door")
+        result = client.call(
+            "deposit.start",
+            staff_id=args.staff,
+            case_number=args.case,
+            size=args.size,
+            request_id=args.request_id,
+            recipient={
+                "identity_hash": ident["identity_hash"],
+                "masked_name": mask_name(args.name),
+                "masked_id": ident["masked_id"],
+            },
+        )
+        _emit(
+            args,
+            result,
+            f"deposit {result['deposit_id']}: bay {result['bay_id']} "
+            f"({result['size']}) is open - put the item in and close the door",
+        )
         return
-    method = {"confirm": "deposit.confirm", "cancel": "deposit.cancel",
-              "reissue": "deposit.reissue_password"}[args.action]
+    method = {
+        "confirm": "deposit.confirm",
+        "cancel": "deposit.cancel",
+        "reissue": "deposit.reissue_password",
+    }[args.action]
     result = client.call(method, staff_id=args.staff, deposit_id=args.deposit)
     if "password" in result:
         text = f"deposit {result['deposit_id']}: pickup password {result['password']}"
@@ -100,8 +120,9 @@ def _cmd_deposit(args: argparse.Namespace) -> None:
 
 
 def _cmd_deposits(args: argparse.Namespace) -> None:
-    result = _client(args).call("deposits.for_identity",
-                                identity_hash=_identity(args)["identity_hash"])
+    result = _client(args).call(
+        "deposits.for_identity", identity_hash=_identity(args)["identity_hash"]
+    )
     _emit(args, result, _deposit_lines(result["deposits"]) or "no items waiting")
 
 
@@ -109,14 +130,20 @@ def _deposit_lines(deposits: list[dict[str, Any]]) -> str:
     return "\n".join(
         f"  deposit {d['deposit_id']}  bay {d['bay_id']}  case {d['case_number']}  "
         f"{d['recipient']}  deadline {d['deadline']}{'  OVERDUE' if d['overdue'] else ''}"
-        for d in deposits)
+        for d in deposits
+    )
 
 
 def _cmd_pickup(args: argparse.Namespace) -> None:
     ident = _identity(args)
     password = args.password or getpass.getpass("pickup password: ")
-    result = _client(args).call("pickup", identity_hash=ident["identity_hash"], password=password,
-                                deposit_id=args.deposit, request_id=args.request_id)
+    result = _client(args).call(
+        "pickup",
+        identity_hash=ident["identity_hash"],
+        password=password,
+        deposit_id=args.deposit,
+        request_id=args.request_id,
+    )
     _emit(args, result, f"bay {result['bay_id']} is open (deposit {result['deposit_id']})")
 
 
@@ -130,26 +157,38 @@ def _cmd_staff_open(args: argparse.Namespace) -> None:
     if args.command == "retrieve":
         result = client.call("retrieve", staff_id=args.staff, deposit_id=args.deposit)
     elif args.command == "recall":
-        result = client.call("recall", staff_id=args.staff, deposit_id=args.deposit,
-                             reason=args.reason)
+        result = client.call(
+            "recall", staff_id=args.staff, deposit_id=args.deposit, reason=args.reason
+        )
     else:
-        result = client.call("maintenance.open", staff_id=args.staff, bay_id=args.bay,
-                             reason=args.reason)
+        result = client.call(
+            "maintenance.open", staff_id=args.staff, bay_id=args.bay, reason=args.reason
+        )
     _emit(args, result, f"bay {result['bay_id']} is open")
 
 
 def _cmd_bay(args: argparse.Namespace) -> None:
-    result = _client(args).call("bay.set_enabled", staff_id=args.staff, bay_id=args.bay,
-                                enabled=args.action == "enable", reason=args.reason)
+    result = _client(args).call(
+        "bay.set_enabled",
+        staff_id=args.staff,
+        bay_id=args.bay,
+        enabled=args.action == "enable",
+        reason=args.reason,
+    )
     _emit(args, result, f"bay {result['bay_id']} {'enabled' if result['enabled'] else 'disabled'}")
 
 
 def _cmd_audit(args: argparse.Namespace) -> None:
     result = _client(args).call("audit.tail", after_seq=args.after, limit=args.limit)
-    _emit(args, result, "\n".join(
-        f"{e['seq']:>6} {e['at']} {e['kind']:<18} bay={e['bay_id'] or '-'} "
-        f"deposit={e['deposit_id'] or '-'} {json.dumps(e['detail'], ensure_ascii=False)}"
-        for e in result["entries"]))
+    _emit(
+        args,
+        result,
+        "\n".join(
+            f"{e['seq']:>6} {e['at']} {e['kind']:<18} bay={e['bay_id'] or '-'} "
+            f"deposit={e['deposit_id'] or '-'} {json.dumps(e['detail'], ensure_ascii=False)}"
+            for e in result["entries"]
+        ),
+    )
 
 
 def _cmd_events(args: argparse.Namespace) -> None:
@@ -159,38 +198,56 @@ def _cmd_events(args: argparse.Namespace) -> None:
 
 def _cmd_board(args: argparse.Namespace) -> None:
     settings = BusSettings(
-        name="diag", protocol=args.protocol, url=args.url,
+        name="diag",
+        protocol=args.protocol,
+        url=args.url,
         baud=args.baud or (9600 if args.protocol == "8a80" else 19200),
-        feedback_open=FeedbackPolarity(args.feedback_open), expect_reply=not args.no_reply,
-        reply_timeout_ms=args.timeout_ms, retries=args.retries)
+        feedback_open=FeedbackPolarity(args.feedback_open),
+        expect_reply=not args.no_reply,
+        reply_timeout_ms=args.timeout_ms,
+        retries=args.retries,
+    )
     with LockBus(settings) as bus:
         if args.action == "open":
             reply = bus.open(args.board, args.channel)
             result: dict[str, Any] = {
-                "board": reply.board, "channel": reply.channel,
-                "acknowledged": reply.acknowledged, "latch_open": reply.latch_open,
-                "confirmed_by_status": reply.confirmed_by_status}
+                "board": reply.board,
+                "channel": reply.channel,
+                "acknowledged": reply.acknowledged,
+                "latch_open": reply.latch_open,
+                "confirmed_by_status": reply.confirmed_by_status,
+            }
             if not reply.acknowledged:
                 text = f"board {args.board} channel {args.channel}: open sent (no reply expected)"
             else:
                 state = {True: "open", False: "STILL CLOSED (jammed?)", None: "no state"}
-                text = (f"board {args.board} channel {args.channel}: acknowledged, "
-                        f"lock {state[reply.latch_open]}")
+                text = (
+                    f"board {args.board} channel {args.channel}: acknowledged, "
+                    f"lock {state[reply.latch_open]}"
+                )
         else:
             status = bus.read_doors(args.board)
-            result = {"board": status.board,
-                      "doors": {str(ch): "open" if o else "closed"
-                                for ch, o in sorted(status.doors.items())},
-                      "items": {str(ch): p for ch, p in sorted(status.items.items())}}
+            result = {
+                "board": status.board,
+                "doors": {
+                    str(ch): "open" if o else "closed" for ch, o in sorted(status.doors.items())
+                },
+                "items": {str(ch): p for ch, p in sorted(status.items.items())},
+            }
             text = f"board {args.board}: " + " ".join(
-                f"{ch}:{'OPEN' if o else 'closed'}" for ch, o in sorted(status.doors.items()))
+                f"{ch}:{'OPEN' if o else 'closed'}" for ch, o in sorted(status.doors.items())
+            )
     _emit(args, result, text)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="lockerctl", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", action="append", metavar="FILE",
-                        help="lockerd's config layers (to find the socket and identity key)")
+    parser.add_argument(
+        "--config",
+        action="append",
+        metavar="FILE",
+        help="lockerd's config layers (to find the socket and identity key)",
+    )
     parser.add_argument("--socket", help="lockerd's socket path (overrides --config)")
     parser.add_argument("--json", action="store_true", help="print JSON")
     parser.add_argument("--timeout-s", type=float, default=30.0)
@@ -199,11 +256,11 @@ def build_parser() -> argparse.ArgumentParser:
     def identity_args(p: argparse.ArgumentParser) -> None:
         group = p.add_mutually_exclusive_group(required=True)
         group.add_argument("--identity-hash", help="the keyed hash of the ID number")
-        group.add_argument("--id-stdin", action="store_true",
-                           help="read the ID number from stdin and hash it here")
+        group.add_argument(
+            "--id-stdin", action="store_true", help="read the ID number from stdin and hash it here"
+        )
 
-    sub.add_parser("status", help="bays, doors, deposits and alarms").set_defaults(
-        func=_cmd_status)
+    sub.add_parser("status", help="bays, doors, deposits and alarms").set_defaults(func=_cmd_status)
 
     dep = sub.add_parser("deposit", help="staff: load a certificate")
     dep_sub = dep.add_subparsers(dest="action", required=True)
@@ -211,7 +268,9 @@ def build_parser() -> argparse.ArgumentParser:
     start.add_argument("--staff", required=True)
     start.add_argument("--case", required=True, help="case number scanned from the envelope")
     start.add_argument("--size", required=True, choices=["S", "M", "L"])
-    start.add_argument("--name", required=True, help="recipient's name (only a masked form is sent)")
+    start.add_argument(
+        "--name", required=True, help="recipient's name (only a masked form is sent)"
+    )
     start.add_argument("--request-id")
     identity_args(start)
     for action in ("confirm", "cancel", "reissue"):
@@ -232,7 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     pickup.set_defaults(func=_cmd_pickup)
 
     sub.add_parser("overdue", help="stored items past their deadline").set_defaults(
-        func=_cmd_overdue)
+        func=_cmd_overdue
+    )
     for name in ("retrieve", "recall"):
         p = sub.add_parser(name, help=f"staff: {name} a deposit")
         p.add_argument("--staff", required=True)
@@ -285,12 +345,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except (HallkioskError, LockboardError) as exc:
         if args.json:
-            print(json.dumps({"ok": False, "code": exc.code, "message_zh": exc.message_zh,
-                              "message_en": exc.message_en, "detail": exc.detail},
-                             ensure_ascii=False))
+            print(
+                json.dumps(
+                    {
+                        "ok": False,
+                        "code": exc.code,
+                        "message_zh": exc.message_zh,
+                        "message_en": exc.message_en,
+                        "detail": exc.detail,
+                    },
+                    ensure_ascii=False,
+                )
+            )
         else:
-            print(f"{exc.message_zh}\n{exc.message_en}\n({exc.code}: {exc.detail})",
-                  file=sys.stderr)
+            print(
+                f"{exc.message_zh}\n{exc.message_en}\n({exc.code}: {exc.detail})", file=sys.stderr
+            )
         return 1
     except ValueError as exc:  # e.g. a bus setting out of range
         print(f"invalid argument: {exc}", file=sys.stderr)

@@ -48,8 +48,12 @@ class LockerClient:
         return sock
 
     def call(self, method: str, **params: Any) -> Any:
-        request = {"v": API_VERSION, "id": next(self._ids), "method": method,
-                   "params": {k: v for k, v in params.items() if v is not None}}
+        request = {
+            "v": API_VERSION,
+            "id": next(self._ids),
+            "method": method,
+            "params": {k: v for k, v in params.items() if v is not None},
+        }
         with self._connect() as sock:
             try:
                 sock.sendall(json.dumps(request, ensure_ascii=False).encode() + b"\n")
@@ -67,8 +71,10 @@ class LockerClient:
         sock = self._connect()
         sock.settimeout(None)
         try:
-            sock.sendall(json.dumps({"v": API_VERSION, "id": 0,
-                                     "method": "events.subscribe"}).encode() + b"\n")
+            sock.sendall(
+                json.dumps({"v": API_VERSION, "id": 0, "method": "events.subscribe"}).encode()
+                + b"\n"
+            )
             buf = sock.makefile("rb")
             for line in buf:
                 message = json.loads(line)

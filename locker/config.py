@@ -83,6 +83,7 @@ def wiring_problems(cfg: LockerdConfig) -> list[tuple[tuple[str | int, ...], str
     """Cross-checks between buses and bays, each with the key it is about."""
     problems: list[tuple[tuple[str | int, ...], str]] = []
     buses: dict[str, BusSettings] = {}
+    bus: BusSettings | None
     for i, bus in enumerate(cfg.buses):
         if bus.name in buses:
             problems.append((("lockerd", "buses", i, "name"), f"bus name {bus.name!r} used twice"))
@@ -100,12 +101,20 @@ def wiring_problems(cfg: LockerdConfig) -> list[tuple[tuple[str | int, ...], str
             continue
         lo, hi = BOARD_RANGE[bus.protocol]
         if not lo <= bay.board <= hi:
-            problems.append(((*here, "board"),
-                             f"board {bay.board} outside {lo}-{hi} for protocol {bus.protocol}"))
+            problems.append(
+                (
+                    (*here, "board"),
+                    f"board {bay.board} outside {lo}-{hi} for protocol {bus.protocol}",
+                )
+            )
         lo, hi = CHANNEL_RANGE[bus.protocol]
         if not lo <= bay.channel <= hi:
-            problems.append(((*here, "channel"), f"channel {bay.channel} outside {lo}-{hi} "
-                             f"for protocol {bus.protocol}"))
+            problems.append(
+                (
+                    (*here, "channel"),
+                    f"channel {bay.channel} outside {lo}-{hi} for protocol {bus.protocol}",
+                )
+            )
         wire = (bay.bus, bay.board, bay.channel)
         if wire in seen_wires:
             problems.append(((*here, "channel"), f"same lock as bay {seen_wires[wire]}"))
@@ -122,10 +131,12 @@ class LockerdSettings:
         data = Path(site.data_dir)
         self.data_dir = data
         self.db_path = Path(lockerd.db_path) if lockerd.db_path else data / "locker.db"
-        self.socket_path = (Path(lockerd.api.socket_path) if lockerd.api.socket_path
-                            else data / "lockerd.sock")
-        self.identity_key_path = (Path(lockerd.identity_key_file) if lockerd.identity_key_file
-                                  else data / "identity.key")
+        self.socket_path = (
+            Path(lockerd.api.socket_path) if lockerd.api.socket_path else data / "lockerd.sock"
+        )
+        self.identity_key_path = (
+            Path(lockerd.identity_key_file) if lockerd.identity_key_file else data / "identity.key"
+        )
 
 
 def load_settings(paths: list[str] | list[Path], *, with_defaults: bool = True) -> LockerdSettings:

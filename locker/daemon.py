@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -47,7 +48,7 @@ class Lockerd:
 
     async def start(self) -> None:
         s = self.settings
-        s.data_dir.mkdir(parents=True, exist_ok=True)
+        s.data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
         ensure_key_file(s.identity_key_path)
         self.store = Store.open(s.db_path)
         for bus in self.buses.values():
@@ -59,10 +60,14 @@ class Lockerd:
         log.info("reconciled at start-up: %s", counts)
         self._watch_task = asyncio.create_task(watch.run(), name="door-watch")
         api = s.lockerd.api
-        self.api = ApiServer(self.service, str(s.socket_path), socket_mode=api.socket_mode,
-                             socket_group=api.socket_group,
-                             max_request_bytes=api.max_request_bytes,
-                             request_timeout_s=api.request_timeout_s)
+        self.api = ApiServer(
+            self.service,
+            str(s.socket_path),
+            socket_mode=api.socket_mode,
+            socket_group=api.socket_group,
+            max_request_bytes=api.max_request_bytes,
+            request_timeout_s=api.request_timeout_s,
+        )
         await self.api.start()
         log.info("lockerd ready on %s", s.socket_path)
 
@@ -71,10 +76,8 @@ class Lockerd:
             await self.api.close()
         if self._watch_task is not None:
             self._watch_task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
-            except asyncio.CancelledError:
-                pass
         for bus in self.buses.values():
             await asyncio.to_thread(bus.close)
         if self.store is not None:
@@ -120,25 +123,41 @@ def check_config(paths: Sequence[str], with_defaults: bool) -> int:
             print(problem, file=sys.stderr)
         return 2
     cfg = settings.lockerd
-    print(f"OK: {len(cfg.buses)} bus(es), {len(cfg.bays)} bay(s), "
-          f"device {settings.site.device_id} in {settings.site.timezone}, "
-          f"database {settings.db_path}, socket {settings.socket_path}")
+    print(
+        f"OK: {len(cfg.buses)} bus(es), {len(cfg.bays)} bay(s), "
+        f"device {settings.site.device_id} in {settings.site.timezone}, "
+        f"database {settings.db_path}, socket {settings.socket_path}"
+    )
     return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="lockerd", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", action="append", default=[], metavar="FILE",
-                        help="a site or overlay TOML file; repeat for layers (later wins)")
-    parser.add_argument("--check-config", nargs="+", metavar="FILE",
-                        help="validate these files (over the packaged defaults) and exit")
-    parser.add_argument("--no-defaults", action="store_true",
-                        help="do not start from the packaged defaults layer")
-    parser.add_argument("--log-level", default="INFO",
-                        choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    parser.add_argument(
+        "--config",
+        action="append",
+        default=[],
+        metavar="FILE",
+        help="a site or overlay TOML file; repeat for layers (later wins)",
+    )
+    parser.add_argument(
+        "--check-config",
+        nargs="+",
+        metavar="FILE",
+        help="validate these files (over the packaged defaults) and exit",
+    )
+    parser.add_argument(
+        "--no-defaults", action="store_true", help="do not start from the packaged defaults layer"
+    )
+    parser.add_argument(
+        "--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"]
+    )
     args = parser.parse_args(argv)
-    logging.basicConfig(level=args.log_level,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    # the database holds hashed identities and masked names: not for other users' eyes
+    os.umask(0o027)
     if args.check_config:
         return check_config(args.check_config, not args.no_defaults)
     try:

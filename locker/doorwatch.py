@@ -30,8 +30,10 @@ class DoorWatch:
         readings: dict[tuple[str, int], BoardStatus | None] = {}
         for bus, board in self.service.boards():
             try:
-                readings[(bus, board)] = await asyncio.wrap_future(
-                    self.buses[bus].submit_status(board))
+                status: BoardStatus = await asyncio.wrap_future(
+                    self.buses[bus].submit_status(board)
+                )
+                readings[(bus, board)] = status
             except LockboardError as exc:
                 log.warning("start-up reading of %s/%d failed: %s", bus, board, exc)
                 readings[(bus, board)] = None

@@ -70,8 +70,10 @@ class LockedOut(LockerError, PermissionError):
         super().__init__(
             f"locked after too many wrong passwords until {until.isoformat()}",
             message_zh=f"密码错误次数过多，已锁定至 {hhmm}。可联系工作人员或申请重新发送取件码。",
-            message_en=(f"Too many wrong passwords. Locked until {hhmm}. "
-                        "Ask staff for help or request a new code."),
+            message_en=(
+                f"Too many wrong passwords. Locked until {hhmm}. "
+                "Ask staff for help or request a new code."
+            ),
         )
 
 

@@ -31,8 +31,9 @@ def is_well_formed(password: str) -> bool:
 
 def hash_password(password: str, cost: ScryptCost) -> str:
     salt = secrets.token_bytes(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, n=cost.n, r=cost.r, p=cost.p,
-                            maxmem=cost.maxmem(), dklen=32)
+    digest = hashlib.scrypt(
+        password.encode(), salt=salt, n=cost.n, r=cost.r, p=cost.p, maxmem=cost.maxmem(), dklen=32
+    )
     b64 = base64.b64encode
     return f"scrypt${cost.n}${cost.r}${cost.p}${b64(salt).decode()}${b64(digest).decode()}"
 
@@ -48,6 +49,13 @@ def verify(password: str, stored: str) -> bool:
         expected = base64.b64decode(digest_b64)
     except ValueError:
         return False
-    actual = hashlib.scrypt(password.encode(), salt=salt, n=cost.n, r=cost.r, p=cost.p,
-                            maxmem=cost.maxmem(), dklen=len(expected))
+    actual = hashlib.scrypt(
+        password.encode(),
+        salt=salt,
+        n=cost.n,
+        r=cost.r,
+        p=cost.p,
+        maxmem=cost.maxmem(),
+        dklen=len(expected),
+    )
     return hmac.compare_digest(actual, expected)

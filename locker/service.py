@@ -14,10 +14,12 @@ what the boards report, and never fires the lock again by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -101,14 +103,40 @@ class LockerService:
         self.buses = buses
         self.clock = clock
         self.events = events
-        cost = passwords.ScryptCost(self.cfg.pickup.scrypt_n, self.cfg.pickup.scrypt_r,
-                                    self.cfg.pickup.scrypt_p)
+        cost = passwords.ScryptCost(
+            self.cfg.pickup.scrypt_n, self.cfg.pickup.scrypt_r, self.cfg.pickup.scrypt_p
+        )
         self._hash_password = hash_password or (lambda pw: passwords.hash_password(pw, cost))
         self._expect: dict[str, _Expectation] = {}
         self._open_since: dict[str, float] = {}
         self._left_open_alarmed: set[str] = set()
+        self._pending: list[tuple[str, dict[str, Any]]] | None = None
 
     # -- small helpers ---------------------------------------------------------------------
+
+    @contextmanager
+    def _tx(self, *, durable: bool = True) -> Iterator[None]:
+        """A store transaction whose events are published, in order, only after it commits."""
+        outer = self._pending is None
+        if outer:
+            self._pending = []
+        try:
+            with self.store.transaction(durable=durable):
+                yield
+        except BaseException:
+            if outer:
+                self._pending = None
+            raise
+        if outer:
+            pending, self._pending = self._pending or [], None
+            for event_type, fields in pending:
+                self.events.publish(event_type, **fields)
+
+    def _emit(self, event_type: str, **fields: Any) -> None:
+        if self._pending is None:
+            self.events.publish(event_type, **fields)
+        else:
+            self._pending.append((event_type, fields))
 
     def _now(self) -> datetime:
         return self.clock.now()
@@ -133,27 +161,34 @@ class LockerService:
             (kind, subject, utc_iso(now), _json(detail)),
         )
         if cur.rowcount:
-            self.store.audit(now, "alarm", bay_id=detail.get("bay_id"), alarm=kind,
-                             subject=subject, **{k: v for k, v in detail.items() if k != "bay_id"})
+            self.store.audit(
+                now,
+                "alarm",
+                bay_id=detail.get("bay_id"),
+                alarm=kind,
+                subject=subject,
+                **{k: v for k, v in detail.items() if k != "bay_id"},
+            )
             log.warning("alarm %s on %s: %s", kind, subject, detail)
-            self.events.publish("alarm", alarm=kind, subject=subject, active=True, **detail)
+            self._emit("alarm", alarm=kind, subject=subject, active=True, **detail)
 
     def clear_alarm(self, kind: str, subject: str) -> None:
         now = self._now()
         cur = self.store.conn.execute(
-            "UPDATE alarms SET cleared_at = ? WHERE kind = ? AND subject = ? AND cleared_at IS NULL",
+            "UPDATE alarms SET cleared_at = ? WHERE kind = ? AND subject = ?"
+            " AND cleared_at IS NULL",
             (utc_iso(now), kind, subject),
         )
         if cur.rowcount:
             self.store.audit(now, "alarm_cleared", alarm=kind, subject=subject)
-            self.events.publish("alarm", alarm=kind, subject=subject, active=False)
+            self._emit("alarm", alarm=kind, subject=subject, active=False)
 
     # -- bays ------------------------------------------------------------------------------
 
     def sync_bays(self) -> None:
         """Make the bays table match the configured wiring; keep runtime state (enabled, door)."""
         now = self._now()
-        with self.store.transaction():
+        with self._tx():
             configured = {b.id for b in self.cfg.bays}
             for bay in self.cfg.bays:
                 self.store.conn.execute(
@@ -164,37 +199,54 @@ class LockerService:
                 )
             for row in self.store.all("SELECT id FROM bays WHERE in_config = 1"):
                 if row["id"] not in configured:
-                    self.store.conn.execute("UPDATE bays SET in_config = 0 WHERE id = ?",
-                                            (row["id"],))
+                    self.store.conn.execute(
+                        "UPDATE bays SET in_config = 0 WHERE id = ?", (row["id"],)
+                    )
                     live = self.store.one(
                         "SELECT id FROM deposits WHERE bay_id = ? AND state IN (?, ?, ?)",
-                        row["id"], *LIVE_STATES)
+                        row["id"],
+                        *LIVE_STATES,
+                    )
                     self.store.audit(now, "bay_removed_from_config", bay_id=row["id"])
                     if live is not None:
-                        self.raise_alarm("bay_removed_with_deposit", row["id"], bay_id=row["id"],
-                                         deposit_id=live["id"])
+                        self.raise_alarm(
+                            "bay_removed_with_deposit",
+                            row["id"],
+                            bay_id=row["id"],
+                            deposit_id=live["id"],
+                        )
 
     def bays_on(self, bus: str, board: int) -> list[Any]:
         return self.store.all(
             "SELECT * FROM bays WHERE in_config = 1 AND bus = ? AND board = ? ORDER BY channel",
-            bus, board)
+            bus,
+            board,
+        )
 
     def boards(self) -> list[tuple[str, int]]:
         rows = self.store.all(
-            "SELECT DISTINCT bus, board FROM bays WHERE in_config = 1 ORDER BY bus, board")
+            "SELECT DISTINCT bus, board FROM bays WHERE in_config = 1 ORDER BY bus, board"
+        )
         return [(r["bus"], r["board"]) for r in rows]
 
-    def set_bay_enabled(self, staff_id: str, bay_id: str, enabled: bool, reason: str = "") -> dict[
-            str, Any]:
+    def set_bay_enabled(
+        self, staff_id: str, bay_id: str, enabled: bool, reason: str = ""
+    ) -> dict[str, Any]:
         check_staff(staff_id)
         self._bay(bay_id)
-        with self.store.transaction():
+        with self._tx():
             self.store.conn.execute(
                 "UPDATE bays SET enabled = ?, disabled_reason = ? WHERE id = ?",
-                (int(enabled), None if enabled else (reason or "disabled by staff"), bay_id))
-            self.store.audit(self._now(), "bay_enabled" if enabled else "bay_disabled",
-                             bay_id=bay_id, actor=staff_id, reason=reason)
-        self.events.publish("bay", bay_id=bay_id, enabled=enabled)
+                (int(enabled), None if enabled else (reason or "disabled by staff"), bay_id),
+            )
+            self.store.audit(
+                self._now(),
+                "bay_enabled" if enabled else "bay_disabled",
+                bay_id=bay_id,
+                actor=staff_id,
+                reason=reason,
+            )
+        self._emit("bay", bay_id=bay_id, enabled=enabled)
         return {"bay_id": bay_id, "enabled": enabled}
 
     # -- status ----------------------------------------------------------------------------
@@ -204,28 +256,50 @@ class LockerService:
         for row in self.store.all("SELECT * FROM bays WHERE in_config = 1 ORDER BY id"):
             live = self.store.one(
                 "SELECT id, state FROM deposits WHERE bay_id = ? AND state IN (?, ?, ?)",
-                row["id"], *LIVE_STATES)
-            bays.append({
-                "bay_id": row["id"], "size": row["size"], "bus": row["bus"],
-                "board": row["board"], "channel": row["channel"],
-                "enabled": bool(row["enabled"]), "disabled_reason": row["disabled_reason"],
-                "door": row["door"],
-                "occupied": live is not None,
-                "deposit_id": live["id"] if live else None,
-                "deposit_state": live["state"] if live else None,
-            })
+                row["id"],
+                *LIVE_STATES,
+            )
+            bays.append(
+                {
+                    "bay_id": row["id"],
+                    "size": row["size"],
+                    "bus": row["bus"],
+                    "board": row["board"],
+                    "channel": row["channel"],
+                    "enabled": bool(row["enabled"]),
+                    "disabled_reason": row["disabled_reason"],
+                    "door": row["door"],
+                    "occupied": live is not None,
+                    "deposit_id": live["id"] if live else None,
+                    "deposit_state": live["state"] if live else None,
+                }
+            )
         alarms = [
-            {"alarm": r["kind"], "subject": r["subject"], "raised_at": r["raised_at"],
-             "detail": _unjson(r["detail"])}
+            {
+                "alarm": r["kind"],
+                "subject": r["subject"],
+                "raised_at": r["raised_at"],
+                "detail": _unjson(r["detail"]),
+            }
             for r in self.store.all("SELECT * FROM alarms WHERE cleared_at IS NULL ORDER BY id")
         ]
-        return {"device_id": self.settings.site.device_id, "now": self._now().isoformat(),
-                "bays": bays, "alarms": alarms}
+        return {
+            "device_id": self.settings.site.device_id,
+            "now": self._now().isoformat(),
+            "bays": bays,
+            "alarms": alarms,
+        }
 
     # -- deposits --------------------------------------------------------------------------
 
-    async def deposit_start(self, staff_id: str, case_number: str, recipient: Recipient,
-                            size: str, request_id: str | None = None) -> dict[str, Any]:
+    async def deposit_start(
+        self,
+        staff_id: str,
+        case_number: str,
+        recipient: Recipient,
+        size: str,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
         """Pick a free bay of that size (or larger), open it for loading."""
         check_staff(staff_id)
         recipient.check()
@@ -238,48 +312,84 @@ class LockerService:
             if existing is not None:
                 return await self._resume_start(existing, staff_id)
         now = self._now()
-        with self.store.transaction():
+        with self._tx():
             bay = self._free_bay(size)
             cur = self.store.conn.execute(
                 "INSERT INTO deposits (request_id, bay_id, state, case_number, staff_id,"
                 " recipient_hash, recipient_masked_name, recipient_masked_id, created_at)"
                 " VALUES (?, ?, 'loading', ?, ?, ?, ?, ?, ?)",
-                (request_id, bay["id"], case_number, staff_id, recipient.identity_hash,
-                 recipient.masked_name, recipient.masked_id, utc_iso(now)))
+                (
+                    request_id,
+                    bay["id"],
+                    case_number,
+                    staff_id,
+                    recipient.identity_hash,
+                    recipient.masked_name,
+                    recipient.masked_id,
+                    utc_iso(now),
+                ),
+            )
             deposit_id = int(cur.lastrowid or 0)
-            self.store.audit(now, "deposit_started", bay_id=bay["id"], deposit_id=deposit_id,
-                             actor=staff_id, case_number=case_number,
-                             recipient=recipient.masked_name, size=bay["size"])
+            self.store.audit(
+                now,
+                "deposit_started",
+                bay_id=bay["id"],
+                deposit_id=deposit_id,
+                actor=staff_id,
+                case_number=case_number,
+                recipient=recipient.masked_name,
+                size=bay["size"],
+            )
             opening_id = self._intent(bay["id"], deposit_id, "load", staff_id, request_id)
         opened = await self._actuate_or_raise(opening_id, bay, deposit_id, "load")
-        return {"deposit_id": deposit_id, "bay_id": bay["id"], "size": bay["size"],
-                "opened": opened}
+        return {
+            "deposit_id": deposit_id,
+            "bay_id": bay["id"],
+            "size": bay["size"],
+            "opened": opened,
+        }
 
     async def _resume_start(self, deposit: Any, staff_id: str) -> dict[str, Any]:
         """A repeated deposit.start (lost reply, daemon restart): never a second deposit."""
         bay = self._bay(deposit["bay_id"])
         if deposit["state"] != "loading":
-            return {"deposit_id": deposit["id"], "bay_id": bay["id"], "size": bay["size"],
-                    "opened": deposit["state"] != "cancelled", "state": deposit["state"]}
-        last = self.store.one("SELECT * FROM openings WHERE deposit_id = ? ORDER BY id DESC",
-                              deposit["id"])
+            return {
+                "deposit_id": deposit["id"],
+                "bay_id": bay["id"],
+                "size": bay["size"],
+                "opened": deposit["state"] != "cancelled",
+                "state": deposit["state"],
+            }
+        last = self.store.one(
+            "SELECT * FROM openings WHERE deposit_id = ? ORDER BY id DESC", deposit["id"]
+        )
         if last is not None and last["state"] in ("acked", "opened"):
-            return {"deposit_id": deposit["id"], "bay_id": bay["id"], "size": bay["size"],
-                    "opened": True}
-        with self.store.transaction():
+            return {
+                "deposit_id": deposit["id"],
+                "bay_id": bay["id"],
+                "size": bay["size"],
+                "opened": True,
+            }
+        with self._tx():
             opening_id = self._intent(bay["id"], deposit["id"], "load", staff_id, None)
         opened = await self._actuate_or_raise(opening_id, bay, deposit["id"], "load")
-        return {"deposit_id": deposit["id"], "bay_id": bay["id"], "size": bay["size"],
-                "opened": opened}
+        return {
+            "deposit_id": deposit["id"],
+            "bay_id": bay["id"],
+            "size": bay["size"],
+            "opened": opened,
+        }
 
     def _free_bay(self, size: str) -> Any:
-        wanted = SIZES[SIZES.index(size):]
+        wanted = SIZES[SIZES.index(size) :]
         for candidate in wanted:
             row = self.store.one(
                 "SELECT b.* FROM bays b WHERE b.in_config = 1 AND b.enabled = 1 AND b.size = ?"
                 " AND b.door = 'closed' AND NOT EXISTS (SELECT 1 FROM deposits d"
                 " WHERE d.bay_id = b.id AND d.state IN ('loading', 'stored', 'picking_up'))"
-                " ORDER BY b.id LIMIT 1", candidate)
+                " ORDER BY b.id LIMIT 1",
+                candidate,
+            )
             if row is not None:
                 return row
         raise NoFreeBay(f"no free, enabled, closed bay of size {size} or larger")
@@ -298,33 +408,53 @@ class LockerService:
         password_hash = await asyncio.to_thread(self._hash_password, password)
         now = self._now()
         deadline = _end_of_day(now + timedelta(days=self.cfg.pickup.deadline_days))
-        with self.store.transaction():
+        with self._tx():
             current = self._deposit(deposit_id)
             if current["state"] != "loading":
                 raise WrongState(f"deposit {deposit_id} is {current['state']}, not loading")
             self.store.conn.execute(
                 "UPDATE deposits SET state = 'stored', password_hash = ?, stored_at = ?,"
                 " deadline_at = ?, wrong_attempts = 0, locked_until = NULL WHERE id = ?",
-                (password_hash, utc_iso(now), utc_iso(deadline), deposit_id))
-            self.store.audit(now, "deposit_stored", bay_id=bay["id"], deposit_id=deposit_id,
-                             actor=staff_id, deadline=deadline.isoformat())
-        self.events.publish("deposit_stored", deposit_id=deposit_id, bay_id=bay["id"],
-                            case_number=deposit["case_number"],
-                            recipient=deposit["recipient_masked_name"],
-                            deadline=deadline.isoformat())
-        return {"deposit_id": deposit_id, "bay_id": bay["id"], "password": password,
-                "deadline": deadline.isoformat()}
+                (password_hash, utc_iso(now), utc_iso(deadline), deposit_id),
+            )
+            self.store.audit(
+                now,
+                "deposit_stored",
+                bay_id=bay["id"],
+                deposit_id=deposit_id,
+                actor=staff_id,
+                deadline=deadline.isoformat(),
+            )
+        self._emit(
+            "deposit_stored",
+            deposit_id=deposit_id,
+            bay_id=bay["id"],
+            case_number=deposit["case_number"],
+            recipient=deposit["recipient_masked_name"],
+            deadline=deadline.isoformat(),
+        )
+        return {
+            "deposit_id": deposit_id,
+            "bay_id": bay["id"],
+            "password": password,
+            "deadline": deadline.isoformat(),
+        }
 
     def deposit_cancel(self, staff_id: str, deposit_id: int) -> dict[str, Any]:
         """Staff gave up a load before confirming (the item was taken back out)."""
         check_staff(staff_id)
-        with self.store.transaction():
+        with self._tx():
             deposit = self._deposit(deposit_id)
             if deposit["state"] != "loading":
                 raise WrongState(f"deposit {deposit_id} is {deposit['state']}, not loading")
             self._close_deposit(deposit_id, "cancelled")
-            self.store.audit(self._now(), "deposit_cancelled", bay_id=deposit["bay_id"],
-                             deposit_id=deposit_id, actor=staff_id)
+            self.store.audit(
+                self._now(),
+                "deposit_cancelled",
+                bay_id=deposit["bay_id"],
+                deposit_id=deposit_id,
+                actor=staff_id,
+            )
         return {"deposit_id": deposit_id, "state": "cancelled"}
 
     async def reissue_password(self, staff_id: str, deposit_id: int) -> dict[str, Any]:
@@ -335,12 +465,19 @@ class LockerService:
             raise WrongState(f"deposit {deposit_id} is {deposit['state']}, not stored")
         password = passwords.generate()
         password_hash = await asyncio.to_thread(self._hash_password, password)
-        with self.store.transaction():
+        with self._tx():
             self.store.conn.execute(
                 "UPDATE deposits SET password_hash = ?, wrong_attempts = 0, locked_until = NULL"
-                " WHERE id = ? AND state = 'stored'", (password_hash, deposit_id))
-            self.store.audit(self._now(), "password_reissued", bay_id=deposit["bay_id"],
-                             deposit_id=deposit_id, actor=staff_id)
+                " WHERE id = ? AND state = 'stored'",
+                (password_hash, deposit_id),
+            )
+            self.store.audit(
+                self._now(),
+                "password_reissued",
+                bay_id=deposit["bay_id"],
+                deposit_id=deposit_id,
+                actor=staff_id,
+            )
         return {"deposit_id": deposit_id, "password": password}
 
     def deposits_for(self, identity_hash: str) -> list[dict[str, Any]]:
@@ -349,17 +486,25 @@ class LockerService:
         now = self._now()
         rows = self.store.all(
             "SELECT d.*, b.size FROM deposits d JOIN bays b ON b.id = d.bay_id"
-            " WHERE d.recipient_hash = ? AND d.state = 'stored' ORDER BY d.id", identity_hash)
+            " WHERE d.recipient_hash = ? AND d.state = 'stored' ORDER BY d.id",
+            identity_hash,
+        )
         return [self._public_deposit(r, now) for r in rows]
 
     def _public_deposit(self, row: Any, now: datetime) -> dict[str, Any]:
         deadline = from_iso(row["deadline_at"]) if row["deadline_at"] else None
         return {
-            "deposit_id": row["id"], "bay_id": row["bay_id"], "state": row["state"],
-            "case_number": row["case_number"], "recipient": row["recipient_masked_name"],
+            "deposit_id": row["id"],
+            "bay_id": row["bay_id"],
+            "state": row["state"],
+            "case_number": row["case_number"],
+            "recipient": row["recipient_masked_name"],
             "recipient_id": row["recipient_masked_id"],
-            "stored_at": (from_iso(row["stored_at"]).astimezone(self.clock.tz).isoformat()
-                          if row["stored_at"] else None),
+            "stored_at": (
+                from_iso(row["stored_at"]).astimezone(self.clock.tz).isoformat()
+                if row["stored_at"]
+                else None
+            ),
             "deadline": deadline.astimezone(self.clock.tz).isoformat() if deadline else None,
             "overdue": bool(deadline and deadline < now),
         }
@@ -367,23 +512,36 @@ class LockerService:
     def overdue(self) -> list[dict[str, Any]]:
         now = self._now()
         rows = self.store.all(
-            "SELECT * FROM deposits WHERE state = 'stored' AND deadline_at < ? ORDER BY deadline_at",
-            utc_iso(now))
+            "SELECT * FROM deposits WHERE state = 'stored' AND deadline_at < ?"
+            " ORDER BY deadline_at",
+            utc_iso(now),
+        )
         return [self._public_deposit(r, now) for r in rows]
 
     # -- pickup ----------------------------------------------------------------------------
 
-    async def pickup(self, identity_hash: str, password: str, deposit_id: int | None = None,
-                     request_id: str | None = None) -> dict[str, Any]:
+    async def pickup(
+        self,
+        identity_hash: str,
+        password: str,
+        deposit_id: int | None = None,
+        request_id: str | None = None,
+    ) -> dict[str, Any]:
         if not _HASH_RE.match(identity_hash):
             raise InvalidRequest("identity_hash must be 64 lower-case hex characters")
         if request_id is not None:
             done = self.store.one(
                 "SELECT * FROM openings WHERE request_id = ? AND purpose = 'pickup'"
-                " AND state IN ('acked', 'opened') ORDER BY id DESC", request_id)
+                " AND state IN ('acked', 'opened') ORDER BY id DESC",
+                request_id,
+            )
             if done is not None:  # a retried call after a lost reply: report, never re-open
-                return {"deposit_id": done["deposit_id"], "bay_id": done["bay_id"],
-                        "opened": True, "repeated": True}
+                return {
+                    "deposit_id": done["deposit_id"],
+                    "bay_id": done["bay_id"],
+                    "opened": True,
+                    "repeated": True,
+                }
         now = self._now()
         self._check_identity_lock(identity_hash, now)
         deposit = self._pick_deposit(identity_hash, deposit_id, now)
@@ -394,86 +552,128 @@ class LockerService:
         if deposit["deadline_at"] and from_iso(deposit["deadline_at"]) < now:
             self._refuse(deposit, identity_hash, "overdue")
             raise WrongState(
-                "deposit is past its pickup deadline", code="overdue",
+                "deposit is past its pickup deadline",
+                code="overdue",
                 message_zh="取件已超过期限，物品已转交窗口保管，请在工作时间到取件窗口领取。",
                 message_en="The pickup deadline has passed. Please collect the item at the "
-                           "pickup window during office hours.")
+                "pickup window during office hours.",
+            )
         if not passwords.is_well_formed(password):
-            raise InvalidRequest("the pickup password has 6 digits", code="password_format",
-                                 message_zh="取件密码为6位数字。",
-                                 message_en="The pickup password has 6 digits.")
+            raise InvalidRequest(
+                "the pickup password has 6 digits",
+                code="password_format",
+                message_zh="取件密码为6位数字。",
+                message_en="The pickup password has 6 digits.",
+            )
         ok = await asyncio.to_thread(passwords.verify, password, deposit["password_hash"] or "")
         if not ok:
             self._wrong_password(deposit, identity_hash)  # raises
-        with self.store.transaction():
+        with self._tx():
             current = self._deposit(deposit["id"])
             if current["state"] != "stored":
                 raise WrongState(f"deposit {deposit['id']} is {current['state']}")
             self.store.conn.execute(
                 "UPDATE deposits SET state = 'picking_up', wrong_attempts = 0, locked_until = NULL"
-                " WHERE id = ?", (deposit["id"],))
+                " WHERE id = ?",
+                (deposit["id"],),
+            )
             self.store.conn.execute(
                 "UPDATE identity_lockouts SET wrong_attempts = 0, locked_until = NULL"
-                " WHERE identity_hash = ?", (identity_hash,))
-            opening_id = self._intent(deposit["bay_id"], deposit["id"], "pickup", "applicant",
-                                      request_id)
+                " WHERE identity_hash = ?",
+                (identity_hash,),
+            )
+            opening_id = self._intent(
+                deposit["bay_id"], deposit["id"], "pickup", "applicant", request_id
+            )
         bay = self._bay(deposit["bay_id"])
         opened = await self._actuate_or_raise(opening_id, bay, deposit["id"], "pickup")
         return {"deposit_id": deposit["id"], "bay_id": bay["id"], "opened": opened}
 
     def _check_identity_lock(self, identity_hash: str, now: datetime) -> None:
-        row = self.store.one("SELECT * FROM identity_lockouts WHERE identity_hash = ?",
-                             identity_hash)
+        row = self.store.one(
+            "SELECT * FROM identity_lockouts WHERE identity_hash = ?", identity_hash
+        )
         if row is not None and row["locked_until"] and from_iso(row["locked_until"]) > now:
-            with self.store.transaction(durable=False):
-                self.store.audit(now, "pickup_refused", actor="applicant", reason="locked_out",
-                                 identity=identity_hash[:12])
+            with self._tx(durable=False):
+                self.store.audit(
+                    now,
+                    "pickup_refused",
+                    actor="applicant",
+                    reason="locked_out",
+                    identity=identity_hash[:12],
+                )
             raise LockedOut(from_iso(row["locked_until"]).astimezone(self.clock.tz))
 
     def _pick_deposit(self, identity_hash: str, deposit_id: int | None, now: datetime) -> Any:
         rows = self.store.all(
             "SELECT * FROM deposits WHERE recipient_hash = ? AND state = 'stored' ORDER BY id",
-            identity_hash)
+            identity_hash,
+        )
         chosen = [r for r in rows if deposit_id is None or r["id"] == deposit_id]
         if len(chosen) == 1:
             return chosen[0]
         if not chosen:
-            with self.store.transaction(durable=False):
-                self.store.audit(now, "pickup_refused", deposit_id=deposit_id, actor="applicant",
-                                 reason="no_such_deposit", identity=identity_hash[:12])
+            with self._tx(durable=False):
+                self.store.audit(
+                    now,
+                    "pickup_refused",
+                    deposit_id=deposit_id,
+                    actor="applicant",
+                    reason="no_such_deposit",
+                    identity=identity_hash[:12],
+                )
             raise NoSuchDeposit("no stored deposit for this identity")
         raise InvalidRequest(
-            "this identity has several deposits: give deposit_id", code="choose_deposit",
+            "this identity has several deposits: give deposit_id",
+            code="choose_deposit",
             message_zh="您有多件待取物品，请选择要取的一件。",
-            message_en="You have several items waiting. Please choose one.")
+            message_en="You have several items waiting. Please choose one.",
+        )
 
     def _refuse(self, deposit: Any, identity_hash: str, reason: str) -> None:
-        with self.store.transaction(durable=False):
-            self.store.audit(self._now(), "pickup_refused", bay_id=deposit["bay_id"],
-                             deposit_id=deposit["id"], actor="applicant", reason=reason,
-                             identity=identity_hash[:12])
+        with self._tx(durable=False):
+            self.store.audit(
+                self._now(),
+                "pickup_refused",
+                bay_id=deposit["bay_id"],
+                deposit_id=deposit["id"],
+                actor="applicant",
+                reason=reason,
+                identity=identity_hash[:12],
+            )
 
     def _wrong_password(self, deposit: Any, identity_hash: str) -> None:
         pickup_cfg = self.cfg.pickup
         now = self._now()
-        with self.store.transaction():
+        with self._tx():
             self.store.conn.execute(
                 "INSERT INTO identity_lockouts (identity_hash, wrong_attempts) VALUES (?, 1)"
                 " ON CONFLICT(identity_hash) DO UPDATE SET wrong_attempts = wrong_attempts + 1,"
-                " locked_until = NULL", (identity_hash,))
+                " locked_until = NULL",
+                (identity_hash,),
+            )
             self.store.conn.execute(
                 "UPDATE deposits SET wrong_attempts = wrong_attempts + 1, locked_until = NULL"
-                " WHERE id = ?", (deposit["id"],))
+                " WHERE id = ?",
+                (deposit["id"],),
+            )
             dep_wrong = self._deposit(deposit["id"])["wrong_attempts"]
             id_row = self.store.one(
                 "SELECT wrong_attempts FROM identity_lockouts WHERE identity_hash = ?",
-                identity_hash)
+                identity_hash,
+            )
             id_wrong = id_row["wrong_attempts"] if id_row else 0
             left = pickup_cfg.max_wrong_attempts - max(dep_wrong, id_wrong)
-            self.store.audit(now, "pickup_refused", bay_id=deposit["bay_id"],
-                             deposit_id=deposit["id"], actor="applicant",
-                             reason="wrong_password", attempts_left=max(left, 0),
-                             identity=identity_hash[:12])
+            self.store.audit(
+                now,
+                "pickup_refused",
+                bay_id=deposit["bay_id"],
+                deposit_id=deposit["id"],
+                actor="applicant",
+                reason="wrong_password",
+                attempts_left=max(left, 0),
+                identity=identity_hash[:12],
+            )
             if left > 0:
                 locked_until = None
             else:
@@ -482,13 +682,20 @@ class LockerService:
                 # counters restart after the lockout, so a locked-out applicant gets full tries
                 self.store.conn.execute(
                     "UPDATE deposits SET locked_until = ?, wrong_attempts = 0 WHERE id = ?",
-                    (until, deposit["id"]))
+                    (until, deposit["id"]),
+                )
                 self.store.conn.execute(
                     "UPDATE identity_lockouts SET locked_until = ?, wrong_attempts = 0"
-                    " WHERE identity_hash = ?", (until, identity_hash))
-                self.raise_alarm("pickup_lockout", f"deposit:{deposit['id']}",
-                                 bay_id=deposit["bay_id"], deposit_id=deposit["id"],
-                                 until=locked_until.isoformat())
+                    " WHERE identity_hash = ?",
+                    (until, identity_hash),
+                )
+                self.raise_alarm(
+                    "pickup_lockout",
+                    f"deposit:{deposit['id']}",
+                    bay_id=deposit["bay_id"],
+                    deposit_id=deposit["id"],
+                    until=locked_until.isoformat(),
+                )
         if locked_until is not None:
             raise LockedOut(locked_until.astimezone(self.clock.tz))
         raise WrongPassword(left)
@@ -513,16 +720,18 @@ class LockerService:
             raise WrongState(f"deposit {deposit_id} is {deposit['state']}")
         return await self._staff_open(staff_id, deposit, "recall", reason=reason)
 
-    async def _staff_open(self, staff_id: str, deposit: Any, purpose: Purpose,
-                          **detail: Any) -> dict[str, Any]:
+    async def _staff_open(
+        self, staff_id: str, deposit: Any, purpose: Purpose, **detail: Any
+    ) -> dict[str, Any]:
         bay = self._bay(deposit["bay_id"])
-        with self.store.transaction():
+        with self._tx():
             opening_id = self._intent(bay["id"], deposit["id"], purpose, staff_id, None, **detail)
         opened = await self._actuate_or_raise(opening_id, bay, deposit["id"], purpose)
         return {"deposit_id": deposit["id"], "bay_id": bay["id"], "opened": opened}
 
-    async def maintenance_open(self, staff_id: str, bay_id: str, reason: str,
-                               request_id: str | None = None) -> dict[str, Any]:
+    async def maintenance_open(
+        self, staff_id: str, bay_id: str, reason: str, request_id: str | None = None
+    ) -> dict[str, Any]:
         check_staff(staff_id)
         if not reason.strip():
             raise InvalidRequest("a maintenance opening needs a reason")
@@ -530,53 +739,78 @@ class LockerService:
         if request_id is not None:
             done = self.store.one(
                 "SELECT * FROM openings WHERE request_id = ? AND purpose = 'maintenance'"
-                " ORDER BY id DESC", request_id)
+                " ORDER BY id DESC",
+                request_id,
+            )
             if done is not None and done["state"] != "interrupted":
-                return {"bay_id": bay_id, "opened": done["state"] in ("acked", "opened"),
-                        "repeated": True, "state": done["state"]}
-        with self.store.transaction():
-            opening_id = self._intent(bay_id, None, "maintenance", staff_id, request_id,
-                                      reason=reason)
+                return {
+                    "bay_id": bay_id,
+                    "opened": done["state"] in ("acked", "opened"),
+                    "repeated": True,
+                    "state": done["state"],
+                }
+        with self._tx():
+            opening_id = self._intent(
+                bay_id, None, "maintenance", staff_id, request_id, reason=reason
+            )
         opened = await self._actuate_or_raise(opening_id, bay, None, "maintenance")
         return {"bay_id": bay_id, "opened": opened}
 
     # -- the three steps of an opening -----------------------------------------------------
 
-    def _intent(self, bay_id: str, deposit_id: int | None, purpose: Purpose, actor: str,
-                request_id: str | None, **detail: Any) -> int:
+    def _intent(
+        self,
+        bay_id: str,
+        deposit_id: int | None,
+        purpose: Purpose,
+        actor: str,
+        request_id: str | None,
+        **detail: Any,
+    ) -> int:
         """Step 1, inside the caller's durable transaction."""
         now = self._now()
         cur = self.store.conn.execute(
             "INSERT INTO openings (bay_id, deposit_id, purpose, actor, request_id, state,"
             " created_at, detail) VALUES (?, ?, ?, ?, ?, 'intent', ?, ?)",
-            (bay_id, deposit_id, purpose, actor, request_id, utc_iso(now), _json(detail)))
+            (bay_id, deposit_id, purpose, actor, request_id, utc_iso(now), _json(detail)),
+        )
         opening_id = int(cur.lastrowid or 0)
-        self.store.audit(now, "open_intent", bay_id=bay_id, deposit_id=deposit_id,
-                         opening_id=opening_id, actor=actor, purpose=purpose, **detail)
+        self.store.audit(
+            now,
+            "open_intent",
+            bay_id=bay_id,
+            deposit_id=deposit_id,
+            opening_id=opening_id,
+            actor=actor,
+            purpose=purpose,
+            **detail,
+        )
         return opening_id
 
-    async def _actuate_or_raise(self, opening_id: int, bay: Any, deposit_id: int | None,
-                                purpose: Purpose) -> bool:
+    async def _actuate_or_raise(
+        self, opening_id: int, bay: Any, deposit_id: int | None, purpose: Purpose
+    ) -> bool:
         """Steps 2 and 3. Returns True once the lock is confirmed open; raises otherwise."""
         bus = self.buses[bay["bus"]]
         loop = asyncio.get_running_loop()
-        expectation = _Expectation(opening_id,
-                                   self.clock.monotonic() + self.cfg.door_watch.jam_window_s,
-                                   loop.create_future())
+        expectation = _Expectation(
+            opening_id,
+            self.clock.monotonic() + self.cfg.door_watch.jam_window_s,
+            loop.create_future(),
+        )
         self._expect[bay["id"]] = expectation
         try:
             reply: OpenReply = await asyncio.wrap_future(
-                bus.submit_open(bay["board"], bay["channel"]))
+                bus.submit_open(bay["board"], bay["channel"])
+            )
         except LockboardError as exc:
             self._finish(opening_id, bay, deposit_id, purpose, "failed", error=str(exc))
             raise BayFault(str(exc)) from exc
         if reply.latch_open is None:
             # No feedback in the reply: the door watch must see the door open in the window.
             timeout_s = max(0.0, expectation.deadline_mono - self.clock.monotonic())
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(asyncio.shield(expectation.confirmed), timeout_s)
-            except TimeoutError:
-                pass
             if expectation.confirmed.done():
                 self._finish(opening_id, bay, deposit_id, purpose, "opened", via="door_watch")
                 return True
@@ -585,65 +819,101 @@ class LockerService:
         if not reply.latch_open:
             self._finish(opening_id, bay, deposit_id, purpose, "jammed", via="reply")
             raise DoorJammed(f"bay {bay['id']}: board reports the lock still closed")
-        self._finish(opening_id, bay, deposit_id, purpose, "acked",
-                     via="status" if reply.confirmed_by_status else "reply")
+        self._finish(
+            opening_id,
+            bay,
+            deposit_id,
+            purpose,
+            "acked",
+            via="status" if reply.confirmed_by_status else "reply",
+        )
         return True
 
-    def _finish(self, opening_id: int, bay: Any, deposit_id: int | None, purpose: Purpose,
-                outcome: str, **detail: Any) -> None:
+    def _finish(
+        self,
+        opening_id: int,
+        bay: Any,
+        deposit_id: int | None,
+        purpose: Purpose,
+        outcome: str,
+        **detail: Any,
+    ) -> None:
         """Step 3: record the outcome and move the deposit on (or back)."""
         now = self._now()
         success = outcome in ("acked", "opened")
         if outcome == "jammed":
             # a "failed" frame may still have reached the board: keep expecting the door then
             self._expect.pop(bay["id"], None)
-        with self.store.transaction(durable=False):
+        with self._tx(durable=False):
             row = self.store.one("SELECT state FROM openings WHERE id = ?", opening_id)
             if row is not None and row["state"] == "opened":
                 outcome = "opened"  # the door watch already saw it open; keep the stronger fact
             self.store.conn.execute(
                 "UPDATE openings SET state = ?, finished_at = ? WHERE id = ?",
-                (outcome, utc_iso(now), opening_id))
-            self.store.audit(now, "open_result", bay_id=bay["id"], deposit_id=deposit_id,
-                             opening_id=opening_id, purpose=purpose, outcome=outcome, **detail)
+                (outcome, utc_iso(now), opening_id),
+            )
+            self.store.audit(
+                now,
+                "open_result",
+                bay_id=bay["id"],
+                deposit_id=deposit_id,
+                opening_id=opening_id,
+                purpose=purpose,
+                outcome=outcome,
+                **detail,
+            )
             if deposit_id is not None:
                 self._settle_deposit(deposit_id, purpose, success)
             if outcome == "jammed":
-                self.raise_alarm("door_jammed", bay["id"], bay_id=bay["id"],
-                                 opening_id=opening_id)
+                self.raise_alarm("door_jammed", bay["id"], bay_id=bay["id"], opening_id=opening_id)
             elif outcome == "failed":
-                self.raise_alarm("bay_fault", bay["id"], bay_id=bay["id"],
-                                 opening_id=opening_id, error=detail.get("error", ""))
+                self.raise_alarm(
+                    "bay_fault",
+                    bay["id"],
+                    bay_id=bay["id"],
+                    opening_id=opening_id,
+                    error=detail.get("error", ""),
+                )
             else:
                 self.clear_alarm("door_jammed", bay["id"])
                 self.clear_alarm("bay_fault", bay["id"])
-        self.events.publish("opening", opening_id=opening_id, bay_id=bay["id"],
-                            deposit_id=deposit_id, purpose=purpose, outcome=outcome)
+        self._emit(
+            "opening",
+            opening_id=opening_id,
+            bay_id=bay["id"],
+            deposit_id=deposit_id,
+            purpose=purpose,
+            outcome=outcome,
+        )
 
     def _settle_deposit(self, deposit_id: int, purpose: Purpose, success: bool) -> None:
         deposit = self._deposit(deposit_id)
         if purpose == "pickup":
             if success and deposit["state"] in ("picking_up", "stored"):
                 self._close_deposit(deposit_id, "picked_up")
-                self.events.publish("deposit_picked_up", deposit_id=deposit_id,
-                                    bay_id=deposit["bay_id"],
-                                    case_number=deposit["case_number"])
+                self._emit(
+                    "deposit_picked_up",
+                    deposit_id=deposit_id,
+                    bay_id=deposit["bay_id"],
+                    case_number=deposit["case_number"],
+                )
             elif not success and deposit["state"] == "picking_up":
                 self.store.conn.execute(
-                    "UPDATE deposits SET state = 'stored' WHERE id = ?", (deposit_id,))
+                    "UPDATE deposits SET state = 'stored' WHERE id = ?", (deposit_id,)
+                )
         elif purpose in ("retrieve", "recall") and success:
             if deposit["state"] in ("stored", "loading"):
                 target = "retrieved" if purpose == "retrieve" else "recalled"
                 self._close_deposit(deposit_id, target)
-                self.events.publish(f"deposit_{target}", deposit_id=deposit_id,
-                                    bay_id=deposit["bay_id"])
+                self._emit(f"deposit_{target}", deposit_id=deposit_id, bay_id=deposit["bay_id"])
         elif purpose == "load" and not success and deposit["state"] == "loading":
             self._close_deposit(deposit_id, "cancelled")
 
     def _close_deposit(self, deposit_id: int, state: str) -> None:
         self.store.conn.execute(
             "UPDATE deposits SET state = ?, closed_at = ?, password_hash = NULL WHERE id = ?",
-            (state, utc_iso(self._now()), deposit_id))
+            (state, utc_iso(self._now()), deposit_id),
+        )
 
     async def _read_door_now(self, bay: Any) -> DoorState:
         """A fresh reading, not the cached one: used before storing a deposit."""
@@ -668,13 +938,19 @@ class LockerService:
                 self.record_door(bay["id"], "open" if is_open else "closed")
 
     def clear_alarm_if_active(self, kind: str, subject: str) -> None:
-        if self.store.one("SELECT id FROM alarms WHERE kind = ? AND subject = ?"
-                          " AND cleared_at IS NULL", kind, subject) is not None:
-            with self.store.transaction(durable=False):
+        if (
+            self.store.one(
+                "SELECT id FROM alarms WHERE kind = ? AND subject = ? AND cleared_at IS NULL",
+                kind,
+                subject,
+            )
+            is not None
+        ):
+            with self._tx(durable=False):
                 self.clear_alarm(kind, subject)
 
     def record_board_unreachable(self, bus: str, board: int, error: str) -> None:
-        with self.store.transaction(durable=False):
+        with self._tx(durable=False):
             self.raise_alarm("board_offline", f"{bus}/{board}", bus=bus, board=board, error=error)
         for bay in self.bays_on(bus, board):
             self.record_door(bay["id"], "unknown")
@@ -690,9 +966,12 @@ class LockerService:
         now = self._now()
         expectation = self._expect.get(bay_id)
         expected = expectation is not None and mono <= expectation.deadline_mono
-        with self.store.transaction(durable=False):
-            self.store.conn.execute("UPDATE bays SET door = ?, door_changed_at = ? WHERE id = ?",
-                                    (state, utc_iso(now), bay_id))
+        with self._tx(durable=False):
+            self.store.conn.execute(
+                "UPDATE bays SET door = ?, door_changed_at = ? WHERE id = ?",
+                (state, utc_iso(now), bay_id),
+            )
+            self._emit("door", bay_id=bay_id, door=state, previous=previous)
             if state == "open":
                 self._open_since[bay_id] = mono
                 if expected and expectation is not None:
@@ -709,7 +988,6 @@ class LockerService:
                     self.clear_alarm("door_forced", bay_id)
             else:
                 self.store.audit(now, "door_unknown", bay_id=bay_id, previous=previous)
-        self.events.publish("door", bay_id=bay_id, door=state, previous=previous)
 
     def _confirm_opening(self, bay_id: str, expectation: _Expectation) -> None:
         now = self._now()
@@ -719,12 +997,13 @@ class LockerService:
             late = row["state"] in ("failed", "jammed")
             self.store.conn.execute(
                 "UPDATE openings SET state = 'opened', finished_at = COALESCE(finished_at, ?)"
-                " WHERE id = ?", (utc_iso(now), row["id"]))
+                " WHERE id = ?",
+                (utc_iso(now), row["id"]),
+            )
             if late and row["deposit_id"] is not None:
                 # reported as failed, but the door did open: the item is most likely gone
                 self._settle_deposit(row["deposit_id"], row["purpose"], True)
-                self.raise_alarm("door_opened_late", bay_id, bay_id=bay_id,
-                                 opening_id=row["id"])
+                self.raise_alarm("door_opened_late", bay_id, bay_id=bay_id, opening_id=row["id"])
         self.store.audit(now, "door_opened", bay_id=bay_id, opening_id=expectation.opening_id)
         if not expectation.confirmed.done():
             expectation.confirmed.set_result(True)
@@ -735,9 +1014,10 @@ class LockerService:
             return
         if mono - since >= self.cfg.door_watch.left_open_alarm_s:
             self._left_open_alarmed.add(bay_id)
-            with self.store.transaction(durable=False):
-                self.raise_alarm("door_left_open", bay_id, bay_id=bay_id,
-                                 open_s=round(mono - since, 1))
+            with self._tx(durable=False):
+                self.raise_alarm(
+                    "door_left_open", bay_id, bay_id=bay_id, open_s=round(mono - since, 1)
+                )
 
     def expire_expectations(self) -> None:
         """Openings whose door was never seen open in the jam window (called by the watch)."""
@@ -749,9 +1029,10 @@ class LockerService:
             row = self.store.one("SELECT state FROM openings WHERE id = ?", exp.opening_id)
             if row is not None and row["state"] == "acked":
                 # the lock answered "released" but nobody opened the door: no jam, just noted
-                with self.store.transaction(durable=False):
-                    self.store.audit(self._now(), "door_not_opened", bay_id=bay_id,
-                                     opening_id=exp.opening_id)
+                with self._tx(durable=False):
+                    self.store.audit(
+                        self._now(), "door_not_opened", bay_id=bay_id, opening_id=exp.opening_id
+                    )
 
     # -- boot ------------------------------------------------------------------------------
 
@@ -771,53 +1052,88 @@ class LockerService:
                     doors[bay["id"]] = "unknown"
                 else:
                     doors[bay["id"]] = "open" if status.doors[bay["channel"]] else "closed"
-        with self.store.transaction():
+        with self._tx():
             for opening in self.store.all("SELECT * FROM openings WHERE state = 'intent'"):
                 door = doors.get(opening["bay_id"], "unknown")
                 done = door == "open"
                 state = "opened" if done else "interrupted"
                 self.store.conn.execute(
                     "UPDATE openings SET state = ?, finished_at = ? WHERE id = ?",
-                    (state, utc_iso(now), opening["id"]))
-                self.store.audit(now, "reconciled", bay_id=opening["bay_id"],
-                                 deposit_id=opening["deposit_id"], opening_id=opening["id"],
-                                 outcome=state, door=door)
+                    (state, utc_iso(now), opening["id"]),
+                )
+                self.store.audit(
+                    now,
+                    "reconciled",
+                    bay_id=opening["bay_id"],
+                    deposit_id=opening["deposit_id"],
+                    opening_id=opening["id"],
+                    outcome=state,
+                    door=door,
+                )
                 if opening["deposit_id"] is not None:
                     self._settle_deposit(opening["deposit_id"], opening["purpose"], done)
                 if door == "unknown":
-                    self.raise_alarm("reconcile_unknown", opening["bay_id"],
-                                     bay_id=opening["bay_id"], opening_id=opening["id"])
+                    self.raise_alarm(
+                        "reconcile_unknown",
+                        opening["bay_id"],
+                        bay_id=opening["bay_id"],
+                        opening_id=opening["id"],
+                    )
                 counts["completed" if done else "interrupted"] += 1
             # a deposit stuck mid-pickup with no intent left cannot exist; repair if it does
             for dep in self.store.all("SELECT id, bay_id FROM deposits WHERE state = 'picking_up'"):
-                self.store.conn.execute("UPDATE deposits SET state = 'stored' WHERE id = ?",
-                                        (dep["id"],))
-                self.store.audit(now, "reconciled", bay_id=dep["bay_id"], deposit_id=dep["id"],
-                                 outcome="restored")
+                self.store.conn.execute(
+                    "UPDATE deposits SET state = 'stored' WHERE id = ?", (dep["id"],)
+                )
+                self.store.audit(
+                    now,
+                    "reconciled",
+                    bay_id=dep["bay_id"],
+                    deposit_id=dep["id"],
+                    outcome="restored",
+                )
             for bay_id, door in doors.items():
                 previous = self._bay(bay_id)["door"]
                 self.store.conn.execute(
                     "UPDATE bays SET door = ?, door_changed_at = ? WHERE id = ?",
-                    (door, utc_iso(now), bay_id))
+                    (door, utc_iso(now), bay_id),
+                )
                 if door == "open":
                     counts["doors_open"] += 1
                     self._open_since[bay_id] = self.clock.monotonic()
                     self.store.audit(now, "door_open_at_boot", bay_id=bay_id, previous=previous)
-                    self.raise_alarm("door_open_at_boot", bay_id, bay_id=bay_id,
-                                     previous=previous)
+                    self.raise_alarm("door_open_at_boot", bay_id, bay_id=bay_id, previous=previous)
             for (bus, board), status in readings.items():
                 if status is None:
-                    self.raise_alarm("board_offline", f"{bus}/{board}", bus=bus, board=board,
-                                     error="no answer at start-up")
-            self.store.audit(now, "boot_reconciled", **counts)
+                    self.raise_alarm(
+                        "board_offline",
+                        f"{bus}/{board}",
+                        bus=bus,
+                        board=board,
+                        error="no answer at start-up",
+                    )
+            self.store.audit(now, "boot_reconciled", **counts)  # type: ignore[arg-type]
         return counts
 
     def audit_tail(self, after_seq: int = 0, limit: int = 200) -> list[dict[str, Any]]:
-        rows = self.store.all("SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
-                              after_seq, min(max(limit, 1), 1000))
-        return [{"seq": r["seq"], "at": r["at"], "kind": r["kind"], "bay_id": r["bay_id"],
-                 "deposit_id": r["deposit_id"], "opening_id": r["opening_id"],
-                 "actor": r["actor"], "detail": _unjson(r["detail"])} for r in rows]
+        rows = self.store.all(
+            "SELECT * FROM audit WHERE seq > ? ORDER BY seq LIMIT ?",
+            after_seq,
+            min(max(limit, 1), 1000),
+        )
+        return [
+            {
+                "seq": r["seq"],
+                "at": r["at"],
+                "kind": r["kind"],
+                "bay_id": r["bay_id"],
+                "deposit_id": r["deposit_id"],
+                "opening_id": r["opening_id"],
+                "actor": r["actor"],
+                "detail": _unjson(r["detail"]),
+            }
+            for r in rows
+        ]
 
 
 def _end_of_day(moment: datetime) -> datetime:

@@ -176,14 +176,29 @@ class Store:
             raise
         self.conn.execute("COMMIT")
 
-    def audit(self, at: datetime, kind: str, *, bay_id: str | None = None,
-              deposit_id: int | None = None, opening_id: int | None = None,
-              actor: str | None = None, **detail: Any) -> int:
+    def audit(
+        self,
+        at: datetime,
+        kind: str,
+        *,
+        bay_id: str | None = None,
+        deposit_id: int | None = None,
+        opening_id: int | None = None,
+        actor: str | None = None,
+        **detail: Any,
+    ) -> int:
         cur = self.conn.execute(
             "INSERT INTO audit (at, kind, bay_id, deposit_id, opening_id, actor, detail)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (utc_iso(at), kind, bay_id, deposit_id, opening_id, actor,
-             json.dumps(detail, ensure_ascii=False, sort_keys=True)),
+            (
+                utc_iso(at),
+                kind,
+                bay_id,
+                deposit_id,
+                opening_id,
+                actor,
+                json.dumps(detail, ensure_ascii=False, sort_keys=True),
+            ),
         )
         return int(cur.lastrowid or 0)
 

@@ -8,6 +8,7 @@ locked, so a lost reply cannot fire one lock twice.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import logging
 import queue
@@ -21,7 +22,7 @@ from typing import Any, TypeVar
 
 import serial
 
-from drivers.lockboard.codec import Codec, Parsed
+from drivers.lockboard.codec import Parsed
 from drivers.lockboard.codec_8a80 import Codec8A80
 from drivers.lockboard.codec_kerong import CodecKerong
 from drivers.lockboard.errors import BoardOffline, BoardTimeout, FrameError, LockboardError
@@ -52,8 +53,9 @@ def open_serial(url: str, baud: int) -> Any:
     from drivers.lockboard import protocol_sim  # noqa: PLC0415 - registers sim:// lazily
 
     protocol_sim.register()
-    return serial.serial_for_url(url, baudrate=baud, bytesize=8, parity="N", stopbits=1,
-                                 timeout=0.1, write_timeout=1.0)
+    return serial.serial_for_url(
+        url, baudrate=baud, bytesize=8, parity="N", stopbits=1, timeout=0.1, write_timeout=1.0
+    )
 
 
 @dataclass(order=True)
@@ -88,8 +90,9 @@ class LockBus:
     def start(self) -> None:
         if self._thread is not None:
             return
-        self._thread = threading.Thread(target=self._run, name=f"lockbus-{self.settings.name}",
-                                        daemon=True)
+        self._thread = threading.Thread(
+            target=self._run, name=f"lockbus-{self.settings.name}", daemon=True
+        )
         self._thread.start()
 
     def close(self) -> None:
@@ -193,8 +196,9 @@ class LockBus:
                 )
             except (BoardTimeout, FrameError) as exc:
                 last = exc
-                log.warning("bus %s: open %d/%d attempt %d: %s", s.name, board, channel,
-                            attempt + 1, exc)
+                log.warning(
+                    "bus %s: open %d/%d attempt %d: %s", s.name, board, channel, attempt + 1, exc
+                )
         assert last is not None
         raise last
 
@@ -234,17 +238,16 @@ class LockBus:
             try:
                 self._port = self._serial_factory(self.settings.url, self.settings.baud)
             except (*LINK_ERRORS, ValueError) as exc:
-                raise BoardOffline(f"bus {self.settings.name}: cannot open "
-                                   f"{self.settings.url}: {exc}") from exc
+                raise BoardOffline(
+                    f"bus {self.settings.name}: cannot open {self.settings.url}: {exc}"
+                ) from exc
         return self._port
 
     def _close_port(self) -> None:
         port, self._port = self._port, None
         if port is not None:
-            try:
+            with contextlib.suppress(*LINK_ERRORS):
                 port.close()
-            except LINK_ERRORS:
-                pass
 
     def _send(self, frame: bytes) -> None:
         port = self._port_or_open()

@@ -1,8 +1,8 @@
 """The generic "8A/80" board family: 5-byte frames with an XOR checksum (hardware notes §A).
 
-    open one     8A BOARD CH 11 CHK  -> 8A BOARD CH ST CHK   (ST: lock feedback)
-    query one    80 BOARD CH 33 CHK  -> 80 BOARD CH ST CHK
-    query all    80 BOARD 00 33 CHK  -> 80 BOARD S1..Sn 33 CHK  (Sn = channels 1-8)
+open one     8A BOARD CH 11 CHK  -> 8A BOARD CH ST CHK   (ST: lock feedback)
+query one    80 BOARD CH 33 CHK  -> 80 BOARD CH ST CHK
+query all    80 BOARD 00 33 CHK  -> 80 BOARD S1..Sn 33 CHK  (Sn = channels 1-8)
 """
 
 from __future__ import annotations

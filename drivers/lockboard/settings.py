@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Literal
 
 from pydantic import Field, model_validator
@@ -17,7 +17,7 @@ BOARD_RANGE: dict[str, tuple[int, int]] = {"8a80": (1, 31), "kerong": (0, 9)}
 CHANNEL_RANGE: dict[str, tuple[int, int]] = {"8a80": (1, 48), "kerong": (1, 16)}
 
 
-class FeedbackPolarity(str, Enum):
+class FeedbackPolarity(StrEnum):
     """Which lock-feedback bit value means "open". A wrong setting inverts every door state."""
 
     SET_IS_OPEN = "set"

@@ -56,7 +56,11 @@ def test_site_file_overrides_defaults_and_replaces_arrays(tmp_path: Path) -> Non
     assert [b.id for b in settings.lockerd.bays] == ["B01"]  # arrays replace, never mix
     bus = settings.lockerd.buses[0]
     assert (bus.protocol, bus.baud, bus.feedback_open.value, bus.expect_reply) == (
-        "kerong", 19200, "clear", False)
+        "kerong",
+        19200,
+        "clear",
+        False,
+    )
     assert settings.db_path == tmp_path / "data" / "locker.db"
 
 
@@ -74,14 +78,15 @@ def test_packaged_defaults_alone_are_valid() -> None:
         (("baud = 19200", "baud = '19200'"), "lockerd.buses[0].baud"),
         (("channel = 16", "channel = 17"), "channel 17 outside 1-16 for protocol kerong"),
         (("board = 0", "board = 10"), "board 10 outside 0-9"),
-        (("bus = \"main\"", "bus = \"other\""), "no bus named 'other'"),
-        (("feedback_open = \"clear\"", "feedback_open = \"low\""), "feedback_open must be"),
+        (('bus = "main"', 'bus = "other"'), "no bus named 'other'"),
+        (('feedback_open = "clear"', 'feedback_open = "low"'), "feedback_open must be"),
         (("[site]", "[site]\ntimezone = 'Mars/Olympus'"), "unknown time zone"),
         (("expect_reply = false", "expect_reply = 0"), "lockerd.buses[0].expect_reply"),
     ],
 )
-def test_rejections_name_file_key_and_reason(tmp_path: Path, edit: tuple[str, str],
-                                             expected: str) -> None:
+def test_rejections_name_file_key_and_reason(
+    tmp_path: Path, edit: tuple[str, str], expected: str
+) -> None:
     old, new = edit
     assert old in GOOD
     problems = problems_of(tmp_path, GOOD.replace(old, new, 1))
@@ -98,8 +103,9 @@ def test_out_of_range_door_watch_value(tmp_path: Path) -> None:
 
 
 def test_error_names_the_layer_that_set_the_key(tmp_path: Path) -> None:
-    overlay = write(tmp_path, "schema_version = 1\n[lockerd.pickup]\nlockout_s = 5\n",
-                    "overlay.toml")
+    overlay = write(
+        tmp_path, "schema_version = 1\n[lockerd.pickup]\nlockout_s = 5\n", "overlay.toml"
+    )
     site = write(tmp_path, GOOD)
     with pytest.raises(ConfigError) as info:
         load_settings([overlay, site])
@@ -110,10 +116,14 @@ def test_error_names_the_layer_that_set_the_key(tmp_path: Path) -> None:
 
 def test_unknown_section_missing_and_newer_version_and_bad_toml(tmp_path: Path) -> None:
     assert "lockre: unknown section" in problems_of(tmp_path, GOOD + "\n[lockre]\nx = 1\n")[0]
-    assert "schema_version: missing" in problems_of(
-        tmp_path, GOOD.replace("schema_version = 1", ""))[0]
-    assert "newer than this release" in problems_of(
-        tmp_path, GOOD.replace("schema_version = 1", "schema_version = 9"))[0]
+    assert (
+        "schema_version: missing"
+        in problems_of(tmp_path, GOOD.replace("schema_version = 1", ""))[0]
+    )
+    assert (
+        "newer than this release"
+        in problems_of(tmp_path, GOOD.replace("schema_version = 1", "schema_version = 9"))[0]
+    )
     assert "not valid TOML" in problems_of(tmp_path, "schema_version = \n")[0]
 
 
@@ -141,13 +151,21 @@ def test_migration_hook_upgrades_old_files(tmp_path: Path) -> None:
 
 def test_lockerd_check_config_cli(tmp_path: Path) -> None:
     good = write(tmp_path, GOOD)
-    ok = subprocess.run([sys.executable, "-m", "locker.daemon", "--check-config", str(good)],
-                        capture_output=True, text=True, timeout=60)
+    ok = subprocess.run(
+        [sys.executable, "-m", "locker.daemon", "--check-config", str(good)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("OK: 1 bus(es), 1 bay(s), device locker-07")
-    bad = write(tmp_path, GOOD.replace("size = \"L\"", "size = \"XL\"\nlocation = 1"), "bad.toml")
-    res = subprocess.run([sys.executable, "-m", "locker.daemon", "--check-config", str(bad)],
-                         capture_output=True, text=True, timeout=60)
+    bad = write(tmp_path, GOOD.replace('size = "L"', 'size = "XL"\nlocation = 1'), "bad.toml")
+    res = subprocess.run(
+        [sys.executable, "-m", "locker.daemon", "--check-config", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert res.returncode == 2
     lines = res.stderr.strip().splitlines()
     assert f"{bad}: lockerd.bays[0].size: Input should be 'S', 'M' or 'L'" in lines

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -21,6 +20,7 @@ from locker.client import LockerClient
 from locker.config import load_settings
 from locker.daemon import Lockerd
 from locker.service import LockerService
+from tests.fixtures import wait_until
 from tests.fixtures.processes import SimHandle
 
 T = TypeVar("T")
@@ -28,24 +28,23 @@ START = datetime(2026, 11, 23, 3, 0, tzinfo=ZoneInfo("Asia/Shanghai"))  # 3 a.m.
 BOARD = {"8a80": 1, "kerong": 0}
 
 
-def wait_until(predicate: Callable[[], Any], timeout_s: float = 10.0, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what or predicate}")
-        time.sleep(0.01)
-
-
-def site_toml(data_dir: Path, sim: SimHandle, protocol: str, channels: int, *,
-              expect_reply: bool = True, feedback_open: str = "set", extra: str = "") -> str:
+def site_toml(
+    data_dir: Path,
+    sim: SimHandle,
+    protocol: str,
+    channels: int,
+    *,
+    expect_reply: bool = True,
+    feedback_open: str = "set",
+    extra: str = "",
+) -> str:
     board = BOARD[protocol]
     sizes = "SSMMLL"
     bays = "".join(
         f'[[lockerd.bays]]\nid = "A{ch:02d}"\nsize = "{sizes[(ch - 1) % 6]}"\nbus = "bus0"\n'
-        f"board = {board}\nchannel = {ch}\n\n" for ch in range(1, channels + 1))
+        f"board = {board}\nchannel = {ch}\n\n"
+        for ch in range(1, channels + 1)
+    )
     return f"""schema_version = 1
 [site]
 device_id = "locker-test"
@@ -70,15 +69,24 @@ inter_frame_gap_ms = 2
 
 
 class InProcessLockerd:
-    def __init__(self, tmp_path: Path, sim: SimHandle, protocol: str, *, channels: int = 6,
-                 clock: ManualClock | None = None, **toml: Any) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        sim: SimHandle,
+        protocol: str,
+        *,
+        channels: int = 6,
+        clock: ManualClock | None = None,
+        **toml: Any,
+    ) -> None:
         self.protocol = protocol
         self.board = BOARD[protocol]
         self.sim = sim
         self.clock = clock or ManualClock(START)
         self.config_path = tmp_path / "site.toml"
-        self.config_path.write_text(site_toml(tmp_path / "data", sim, protocol, channels,
-                                              **toml), encoding="utf-8")
+        self.config_path.write_text(
+            site_toml(tmp_path / "data", sim, protocol, channels, **toml), encoding="utf-8"
+        )
         self.settings = load_settings([self.config_path])
         self.client = LockerClient(str(self.settings.socket_path), timeout_s=20)
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -123,11 +131,12 @@ class InProcessLockerd:
     # -- conveniences used across the locker tests -----------------------------------------
 
     def door(self, bay_id: str) -> str:
-        return next(b["door"] for b in self.client.call("status")["bays"]
-                    if b["bay_id"] == bay_id)
+        return next(b["door"] for b in self.client.call("status")["bays"] if b["bay_id"] == bay_id)
 
     def wait_door(self, bay_id: str, state: str, timeout_s: float = 10.0) -> None:
-        wait_until(lambda: self.door(bay_id) == state, timeout_s, f"{bay_id} door {state}")
+        wait_until(
+            lambda: self.door(bay_id) == state, timeout_s=timeout_s, what=f"{bay_id} door {state}"
+        )
 
     def alarms(self) -> set[tuple[str, str]]:
         return {(a["alarm"], a["subject"]) for a in self.client.call("status")["alarms"]}
@@ -136,18 +145,27 @@ class InProcessLockerd:
         entries = self.client.call("audit.tail", after_seq=0, limit=1000)["entries"]
         return [e for e in entries if kind is None or e["kind"] == kind]
 
-    def load(self, identity_hash: str, *, size: str = "S", case: str = "ZJ2026-0001",
-             name: str = "张*三") -> tuple[int, str, str]:
+    def load(
+        self, identity_hash: str, *, size: str = "S", case: str = "ZJ2026-0001", name: str = "张*三"
+    ) -> tuple[int, str, str]:
         """Staff load: start, wait for the simulated person to shut the door, confirm."""
         started = self.client.call(
-            "deposit.start", staff_id="clerk1", case_number=case, size=size,
-            recipient={"identity_hash": identity_hash, "masked_name": name,
-                       "masked_id": "3301**********1234"})
+            "deposit.start",
+            staff_id="clerk1",
+            case_number=case,
+            size=size,
+            recipient={
+                "identity_hash": identity_hash,
+                "masked_name": name,
+                "masked_id": "3301**********1234",
+            },
+        )
         bay_id = started["bay_id"]
         self.wait_door(bay_id, "open")  # the simulated clerk opens, loads, and shuts the door
         self.wait_door(bay_id, "closed")
-        confirmed = self.client.call("deposit.confirm", staff_id="clerk1",
-                                     deposit_id=started["deposit_id"])
+        confirmed = self.client.call(
+            "deposit.confirm", staff_id="clerk1", deposit_id=started["deposit_id"]
+        )
         return started["deposit_id"], bay_id, confirmed["password"]
 
     def channel(self, bay_id: str) -> int:

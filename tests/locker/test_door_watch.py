@@ -4,14 +4,16 @@ reconciliation at boot. Real pty, simulator process, both families."""
 from __future__ import annotations
 
 import hashlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from locker.client import ApiError
+from tests.fixtures import wait_until
 from tests.fixtures.processes import LockboardSimFactory, SimHandle
-from tests.locker.harness import BOARD, InProcessLockerd, wait_until
+from tests.locker.harness import BOARD, InProcessLockerd
 
 
 def ident(n: int) -> str:
@@ -83,17 +85,18 @@ def test_left_open_alarm_after_the_configured_time(locker: InProcessLockerd) -> 
     locker.wait_door(bay_id, "open")
     assert ("door_left_open", bay_id) not in locker.alarms()
     locker.clock.advance(121)
-    wait_until(lambda: ("door_left_open", bay_id) in locker.alarms(), what="left-open alarm")
+    wait_until(
+        lambda: ("door_left_open", bay_id) in locker.alarms(), timeout_s=10, what="left-open alarm"
+    )
     locker.sim.control.close_door(locker.board, channel)
     locker.wait_door(bay_id, "closed")
     assert ("door_left_open", bay_id) not in locker.alarms()
 
 
-def test_offline_board_goes_unknown_only_after_three_failed_polls(
-        locker: InProcessLockerd) -> None:
+def test_offline_board_goes_unknown_only_after_three_failed_polls(locker: InProcessLockerd) -> None:
     deposit_id, bay_id, password = locker.load(ident(4))
     locker.sim.control.set_offline(locker.board)
-    wait_until(lambda: locker.door(bay_id) == "unknown", what="doors unknown")
+    wait_until(lambda: locker.door(bay_id) == "unknown", timeout_s=10, what="doors unknown")
     subject = f"bus0/{locker.board}"
     assert ("board_offline", subject) in locker.alarms()
     # the transition happened once, after several failed polls (each poll = retries + 1 frames)
@@ -130,17 +133,20 @@ def test_late_replies_mean_a_fault_not_a_double_open(locker: InProcessLockerd) -
     locker.sim.control.delay_replies(0)
     # the frame did reach the board: the door opens late, and the watch settles it
     assert len(locker.sim.control.unlock_log()) == fires + 1
-    wait_until(lambda: ("door_opened_late", bay_id) in locker.alarms(), what="late open")
+    wait_until(
+        lambda: ("door_opened_late", bay_id) in locker.alarms(), timeout_s=10, what="late open"
+    )
     assert locker.client.call("deposits.for_identity", identity_hash=ident(6)) == {"deposits": []}
     assert locker.audit("door_forced") == []
 
 
 def test_kerong_without_replies_confirms_through_the_door_watch(
-        tmp_path: Path, lockboard_sim: LockboardSimFactory) -> None:
+    tmp_path: Path, lockboard_sim: LockboardSimFactory
+) -> None:
     sim = lockboard_sim("kerong", boards=(0,), channels=16, reply=False)
     locker = InProcessLockerd(tmp_path, sim, "kerong", expect_reply=False).start()
     try:
-        _, bay_id, password = locker.load(ident(7))
+        _, _, password = locker.load(ident(7))
         result = locker.client.call("pickup", identity_hash=ident(7), password=password)
         assert result["opened"] is True
         outcome = [e["detail"] for e in locker.audit("open_result")][-1]
@@ -148,9 +154,6 @@ def test_kerong_without_replies_confirms_through_the_door_watch(
         # a jammed lock with no reply: the watch never sees it open within the jam window
         _, bay2, pw2 = locker.load(ident(8))
         locker.sim.control.jam(0, locker.channel(bay2))
-        call = locker.on_loop  # noqa: F841 - keep the harness import used consistently
-        import threading
-
         errors: list[ApiError] = []
 
         def pickup() -> None:
@@ -161,9 +164,15 @@ def test_kerong_without_replies_confirms_through_the_door_watch(
 
         worker = threading.Thread(target=pickup)
         worker.start()
-        wait_until(lambda: any(e["deposit_id"] is not None and e["kind"] == "open_intent"
-                               for e in locker.audit("open_intent")[-1:]
-                               if e["bay_id"] == bay2), what="pickup intent")
+        wait_until(
+            lambda: any(
+                e["deposit_id"] is not None and e["kind"] == "open_intent"
+                for e in locker.audit("open_intent")[-1:]
+                if e["bay_id"] == bay2
+            ),
+            timeout_s=10,
+            what="pickup intent",
+        )
         locker.clock.advance(11)  # past jam_window_s
         worker.join(timeout=20)
         assert errors and errors[0].code == "door_jammed"
@@ -172,11 +181,13 @@ def test_kerong_without_replies_confirms_through_the_door_watch(
         locker.stop()
 
 
-def test_reconcile_settles_an_interrupted_opening(tmp_path: Path, sim: SimHandle,
-                                                  protocol: str) -> None:
+def test_reconcile_settles_an_interrupted_opening(
+    tmp_path: Path, sim: SimHandle, protocol: str
+) -> None:
     locker = InProcessLockerd(tmp_path, sim, protocol).start()
     try:
         deposit_id, bay_id, _ = locker.load(ident(9))
+
         # a crash right after the intent commit: the frame never left
         def crash_after_intent(service: object) -> int:
             from locker.service import LockerService
@@ -184,7 +195,8 @@ def test_reconcile_settles_an_interrupted_opening(tmp_path: Path, sim: SimHandle
             assert isinstance(service, LockerService)
             with service.store.transaction():
                 service.store.conn.execute(
-                    "UPDATE deposits SET state = 'picking_up' WHERE id = ?", (deposit_id,))
+                    "UPDATE deposits SET state = 'picking_up' WHERE id = ?", (deposit_id,)
+                )
                 return service._intent(bay_id, deposit_id, "pickup", "applicant", "req-9")
 
         opening_id = locker.on_loop(crash_after_intent)
@@ -194,15 +206,15 @@ def test_reconcile_settles_an_interrupted_opening(tmp_path: Path, sim: SimHandle
     try:
         settled = [e for e in restarted.audit("reconciled") if e["opening_id"] == opening_id]
         assert [e["detail"]["outcome"] for e in settled] == ["interrupted"]
-        waiting = restarted.client.call("deposits.for_identity",
-                                        identity_hash=ident(9))["deposits"]
+        waiting = restarted.client.call("deposits.for_identity", identity_hash=ident(9))["deposits"]
         assert [d["deposit_id"] for d in waiting] == [deposit_id]  # not lost, not opened
     finally:
         restarted.stop()
 
 
-def test_reconcile_counts_an_open_door_as_done_and_flags_it(tmp_path: Path, sim: SimHandle,
-                                                            protocol: str) -> None:
+def test_reconcile_counts_an_open_door_as_done_and_flags_it(
+    tmp_path: Path, sim: SimHandle, protocol: str
+) -> None:
     locker = InProcessLockerd(tmp_path, sim, protocol).start()
     try:
         deposit_id, bay_id, _ = locker.load(ident(10))
@@ -213,7 +225,8 @@ def test_reconcile_counts_an_open_door_as_done_and_flags_it(tmp_path: Path, sim:
             assert isinstance(service, LockerService)
             with service.store.transaction():
                 service.store.conn.execute(
-                    "UPDATE deposits SET state = 'picking_up' WHERE id = ?", (deposit_id,))
+                    "UPDATE deposits SET state = 'picking_up' WHERE id = ?", (deposit_id,)
+                )
                 return service._intent(bay_id, deposit_id, "pickup", "applicant", "req-10")
 
         opening_id = locker.on_loop(crash_after_unlock)
@@ -227,8 +240,9 @@ def test_reconcile_counts_an_open_door_as_done_and_flags_it(tmp_path: Path, sim:
     try:
         settled = [e for e in restarted.audit("reconciled") if e["opening_id"] == opening_id]
         assert [e["detail"]["outcome"] for e in settled] == ["opened"]
-        assert restarted.client.call("deposits.for_identity",
-                                     identity_hash=ident(10)) == {"deposits": []}
+        assert restarted.client.call("deposits.for_identity", identity_hash=ident(10)) == {
+            "deposits": []
+        }
         assert ("door_open_at_boot", bay_id) in restarted.alarms()
     finally:
         restarted.stop()

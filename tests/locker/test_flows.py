@@ -19,8 +19,9 @@ def ident(n: int) -> str:
 
 
 @pytest.fixture(params=["8a80", "kerong"])
-def locker(request: pytest.FixtureRequest, tmp_path: Path,
-           lockboard_sim: LockboardSimFactory) -> Iterator[InProcessLockerd]:
+def locker(
+    request: pytest.FixtureRequest, tmp_path: Path, lockboard_sim: LockboardSimFactory
+) -> Iterator[InProcessLockerd]:
     protocol = str(request.param)
     sim = lockboard_sim(protocol, boards=(BOARD[protocol],), channels=16)
     daemon = InProcessLockerd(tmp_path, sim, protocol, channels=6).start()
@@ -41,7 +42,8 @@ def test_load_then_pickup(locker: InProcessLockerd) -> None:
     assert bay_id in ("A03", "A04") and len(password) == 6 and password.isdigit()
     waiting = locker.client.call("deposits.for_identity", identity_hash=ident(1))["deposits"]
     assert [(d["deposit_id"], d["recipient"], d["overdue"]) for d in waiting] == [
-        (deposit_id, "张*三", False)]
+        (deposit_id, "张*三", False)
+    ]
     assert waiting[0]["deadline"] == "2026-11-30T23:59:59+08:00"  # 7 days, end of service day
     result = locker.client.call("pickup", identity_hash=ident(1), password=password)
     assert result == {"deposit_id": deposit_id, "bay_id": bay_id, "opened": True}
@@ -49,10 +51,17 @@ def test_load_then_pickup(locker: InProcessLockerd) -> None:
     locker.wait_door(bay_id, "closed")
     assert locker.client.call("deposits.for_identity", identity_hash=ident(1)) == {"deposits": []}
     kinds = [e["kind"] for e in locker.audit() if e["deposit_id"] == deposit_id]
-    assert kinds == ["deposit_started", "open_intent", "open_result", "deposit_stored",
-                     "open_intent", "open_result"]
+    assert kinds == [
+        "deposit_started",
+        "open_intent",
+        "open_result",
+        "deposit_stored",
+        "open_intent",
+        "open_result",
+    ]
     assert [(f.board, f.channel) for f in locker.sim.control.unlock_log()] == [
-        (locker.board, locker.channel(bay_id))] * 2
+        (locker.board, locker.channel(bay_id))
+    ] * 2
     # the same pickup again does nothing: the deposit is closed
     err = api_error(locker.client.call, "pickup", identity_hash=ident(1), password=password)
     assert err.code == "no_such_deposit" and "没有找到" in err.message_zh
@@ -69,7 +78,7 @@ def test_password_is_stored_only_as_a_slow_hash(locker: InProcessLockerd) -> Non
 
 
 def test_wrong_passwords_lock_deposit_and_identity(locker: InProcessLockerd) -> None:
-    deposit_id, bay_id, password = locker.load(ident(3))
+    deposit_id, _, password = locker.load(ident(3))
     wrong = "000000" if password != "000000" else "111111"
     lefts = []
     for _ in range(4):
@@ -100,18 +109,25 @@ def test_identity_lockout_spans_that_identitys_deposits(locker: InProcessLockerd
     wrong = next(p for p in ("123456", "654321", "111111") if p not in (pw1, pw2))
     for n in range(5):
         target = first if n % 2 == 0 else second
-        err = api_error(locker.client.call, "pickup", identity_hash=ident(4), password=wrong,
-                        deposit_id=target)
+        err = api_error(
+            locker.client.call, "pickup", identity_hash=ident(4), password=wrong, deposit_id=target
+        )
     assert err.code == "locked_out"  # five wrong for this card, spread over two deposits
-    err = api_error(locker.client.call, "pickup", identity_hash=ident(4), password=pw2,
-                    deposit_id=second)
+    err = api_error(
+        locker.client.call, "pickup", identity_hash=ident(4), password=pw2, deposit_id=second
+    )
     assert err.code == "locked_out"
 
 
 def test_someone_elses_deposit_is_not_found(locker: InProcessLockerd) -> None:
     deposit_id, _, password = locker.load(ident(5))
-    err = api_error(locker.client.call, "pickup", identity_hash=ident(6), password=password,
-                    deposit_id=deposit_id)
+    err = api_error(
+        locker.client.call,
+        "pickup",
+        identity_hash=ident(6),
+        password=password,
+        deposit_id=deposit_id,
+    )
     assert err.code == "no_such_deposit"
     err = api_error(locker.client.call, "pickup", identity_hash=ident(5), password="12345")
     assert err.code == "password_format" and "6位数字" in err.message_zh
@@ -119,8 +135,9 @@ def test_someone_elses_deposit_is_not_found(locker: InProcessLockerd) -> None:
 
 def test_reissued_password_replaces_the_old_one(locker: InProcessLockerd) -> None:
     deposit_id, _, old = locker.load(ident(7))
-    new = locker.client.call("deposit.reissue_password", staff_id="clerk1",
-                             deposit_id=deposit_id)["password"]
+    new = locker.client.call("deposit.reissue_password", staff_id="clerk1", deposit_id=deposit_id)[
+        "password"
+    ]
     if new != old:
         err = api_error(locker.client.call, "pickup", identity_hash=ident(7), password=old)
         assert err.code == "wrong_password"
@@ -147,8 +164,9 @@ def test_overdue_retrieve_and_pickup_refused(locker: InProcessLockerd) -> None:
 
 def test_recall_a_wrongly_loaded_item(locker: InProcessLockerd) -> None:
     deposit_id, bay_id, password = locker.load(ident(9))
-    result = locker.client.call("recall", staff_id="clerk1", deposit_id=deposit_id,
-                                reason="wrong envelope")
+    result = locker.client.call(
+        "recall", staff_id="clerk1", deposit_id=deposit_id, reason="wrong envelope"
+    )
     assert result == {"deposit_id": deposit_id, "bay_id": bay_id, "opened": True}
     err = api_error(locker.client.call, "pickup", identity_hash=ident(9), password=password)
     assert err.code == "no_such_deposit"
@@ -156,30 +174,48 @@ def test_recall_a_wrongly_loaded_item(locker: InProcessLockerd) -> None:
 
 def test_cancel_a_load_frees_the_bay(locker: InProcessLockerd) -> None:
     started = locker.client.call(
-        "deposit.start", staff_id="clerk1", case_number="ZJ2026-0200", size="L",
-        recipient={"identity_hash": ident(10), "masked_name": "李*"})
+        "deposit.start",
+        staff_id="clerk1",
+        case_number="ZJ2026-0200",
+        size="L",
+        recipient={"identity_hash": ident(10), "masked_name": "李*"},
+    )
     assert started["bay_id"] == "A05"
     locker.client.call("deposit.cancel", staff_id="clerk1", deposit_id=started["deposit_id"])
     locker.wait_door("A05", "closed")
     again = locker.client.call(
-        "deposit.start", staff_id="clerk1", case_number="ZJ2026-0201", size="L",
-        recipient={"identity_hash": ident(10), "masked_name": "李*"})
+        "deposit.start",
+        staff_id="clerk1",
+        case_number="ZJ2026-0201",
+        size="L",
+        recipient={"identity_hash": ident(10), "masked_name": "李*"},
+    )
     assert again["bay_id"] == "A05"
 
 
 def test_bay_allocation_size_fallback_disable_and_no_free_bay(locker: InProcessLockerd) -> None:
-    locker.client.call("bay.set_enabled", staff_id="ops1", bay_id="A01", enabled=False,
-                       reason="hinge broken")
+    locker.client.call(
+        "bay.set_enabled", staff_id="ops1", bay_id="A01", enabled=False, reason="hinge broken"
+    )
     bays = []
     for n in range(5):  # S bays: A02 only (A01 disabled); then M and L by fallback
         started = locker.client.call(
-            "deposit.start", staff_id="clerk1", case_number=f"ZJ2026-03{n:02d}", size="S",
-            recipient={"identity_hash": ident(20 + n), "masked_name": "王*"})
+            "deposit.start",
+            staff_id="clerk1",
+            case_number=f"ZJ2026-03{n:02d}",
+            size="S",
+            recipient={"identity_hash": ident(20 + n), "masked_name": "王*"},
+        )
         bays.append(started["bay_id"])
     assert bays == ["A02", "A03", "A04", "A05", "A06"]
-    err = api_error(locker.client.call, "deposit.start", staff_id="clerk1",
-                    case_number="ZJ2026-0399", size="S",
-                    recipient={"identity_hash": ident(30), "masked_name": "王*"})
+    err = api_error(
+        locker.client.call,
+        "deposit.start",
+        staff_id="clerk1",
+        case_number="ZJ2026-0399",
+        size="S",
+        recipient={"identity_hash": ident(30), "masked_name": "王*"},
+    )
     assert err.code == "no_free_bay" and "空柜格" in err.message_zh
     status = {b["bay_id"]: b for b in locker.client.call("status")["bays"]}
     assert status["A01"]["enabled"] is False and status["A01"]["disabled_reason"] == "hinge broken"
@@ -188,23 +224,32 @@ def test_bay_allocation_size_fallback_disable_and_no_free_bay(locker: InProcessL
 def test_confirm_refused_while_the_door_is_open(locker: InProcessLockerd) -> None:
     locker.sim.control.set_auto_person(False)
     started = locker.client.call(
-        "deposit.start", staff_id="clerk1", case_number="ZJ2026-0400", size="S",
-        recipient={"identity_hash": ident(40), "masked_name": "赵*"})
+        "deposit.start",
+        staff_id="clerk1",
+        case_number="ZJ2026-0400",
+        size="S",
+        recipient={"identity_hash": ident(40), "masked_name": "赵*"},
+    )
     channel = locker.channel(started["bay_id"])
     locker.sim.control.hold_door_open(locker.board, channel)
-    err = api_error(locker.client.call, "deposit.confirm", staff_id="clerk1",
-                    deposit_id=started["deposit_id"])
+    err = api_error(
+        locker.client.call, "deposit.confirm", staff_id="clerk1", deposit_id=started["deposit_id"]
+    )
     assert err.code == "door_not_closed" and "关好柜门" in err.message_zh
     locker.sim.control.close_door(locker.board, channel)
-    assert locker.client.call("deposit.confirm", staff_id="clerk1",
-                              deposit_id=started["deposit_id"])["password"]
+    assert locker.client.call(
+        "deposit.confirm", staff_id="clerk1", deposit_id=started["deposit_id"]
+    )["password"]
 
 
-def test_repeated_start_with_the_same_request_id_is_one_deposit(
-        locker: InProcessLockerd) -> None:
-    params = {"staff_id": "clerk1", "case_number": "ZJ2026-0500", "size": "S",
-              "recipient": {"identity_hash": ident(50), "masked_name": "孙*"},
-              "request_id": "load-0500"}
+def test_repeated_start_with_the_same_request_id_is_one_deposit(locker: InProcessLockerd) -> None:
+    params = {
+        "staff_id": "clerk1",
+        "case_number": "ZJ2026-0500",
+        "size": "S",
+        "recipient": {"identity_hash": ident(50), "masked_name": "孙*"},
+        "request_id": "load-0500",
+    }
     first = locker.client.call("deposit.start", **params)
     second = locker.client.call("deposit.start", **params)
     assert first["deposit_id"] == second["deposit_id"]
@@ -212,31 +257,51 @@ def test_repeated_start_with_the_same_request_id_is_one_deposit(
 
 
 def test_maintenance_open(locker: InProcessLockerd) -> None:
-    err = api_error(locker.client.call, "maintenance.open", staff_id="ops1", bay_id="A03",
-                    reason=" ")
+    err = api_error(
+        locker.client.call, "maintenance.open", staff_id="ops1", bay_id="A03", reason=" "
+    )
     assert err.code == "invalid_request"
-    result = locker.client.call("maintenance.open", staff_id="ops1", bay_id="A03",
-                                reason="replace lock", request_id="cmd-1")
+    result = locker.client.call(
+        "maintenance.open", staff_id="ops1", bay_id="A03", reason="replace lock", request_id="cmd-1"
+    )
     assert result == {"bay_id": "A03", "opened": True}
-    again = locker.client.call("maintenance.open", staff_id="ops1", bay_id="A03",
-                               reason="replace lock", request_id="cmd-1")
+    again = locker.client.call(
+        "maintenance.open", staff_id="ops1", bay_id="A03", reason="replace lock", request_id="cmd-1"
+    )
     assert again["repeated"] is True
     assert [(f.board, f.channel) for f in locker.sim.control.unlock_log()] == [(locker.board, 3)]
-    err = api_error(locker.client.call, "maintenance.open", staff_id="ops1", bay_id="Z99",
-                    reason="x")
+    err = api_error(
+        locker.client.call, "maintenance.open", staff_id="ops1", bay_id="Z99", reason="x"
+    )
     assert err.code == "no_such_bay"
 
 
 def test_invalid_inputs_are_refused_with_reasons(locker: InProcessLockerd) -> None:
     bad = {"identity_hash": "330106199001011234", "masked_name": "张三"}
-    err = api_error(locker.client.call, "deposit.start", staff_id="clerk1",
-                    case_number="ZJ2026-0600", size="S", recipient=bad)
+    err = api_error(
+        locker.client.call,
+        "deposit.start",
+        staff_id="clerk1",
+        case_number="ZJ2026-0600",
+        size="S",
+        recipient=bad,
+    )
     assert err.code == "invalid_request" and "64 lower-case hex" in err.detail
-    err = api_error(locker.client.call, "deposit.start", staff_id="clerk 1",
-                    case_number="ZJ2026-0600", size="S",
-                    recipient={"identity_hash": ident(60), "masked_name": "张*"})
+    err = api_error(
+        locker.client.call,
+        "deposit.start",
+        staff_id="clerk 1",
+        case_number="ZJ2026-0600",
+        size="S",
+        recipient={"identity_hash": ident(60), "masked_name": "张*"},
+    )
     assert "staff_id" in err.detail
-    err = api_error(locker.client.call, "deposit.start", staff_id="clerk1",
-                    case_number="x", size="S",
-                    recipient={"identity_hash": ident(60), "masked_name": "张*"})
+    err = api_error(
+        locker.client.call,
+        "deposit.start",
+        staff_id="clerk1",
+        case_number="x",
+        size="S",
+        recipient={"identity_hash": ident(60), "masked_name": "张*"},
+    )
     assert "case_number" in err.detail

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import subprocess
 import sys
@@ -12,15 +13,20 @@ import pytest
 
 from drivers.lockboard.bus import LockBus, open_serial
 from drivers.lockboard.errors import BoardOffline, BoardTimeout, LockboardError
-from drivers.lockboard.settings import BusSettings, FeedbackPolarity
+from drivers.lockboard.settings import BusSettings
 from tests.fixtures.processes import LockboardSimFactory, SimHandle
 
 BOARD = {"8a80": 1, "kerong": 0}
 
 
 def make_bus(sim: SimHandle, protocol: str, **overrides: Any) -> LockBus:
-    fields: dict[str, Any] = {"name": "t", "protocol": protocol, "url": sim.pty_path,
-                              "reply_timeout_ms": 200, "inter_frame_gap_ms": 5}
+    fields: dict[str, Any] = {
+        "name": "t",
+        "protocol": protocol,
+        "url": sim.pty_path,
+        "reply_timeout_ms": 200,
+        "inter_frame_gap_ms": 5,
+    }
     fields.update(overrides)
     bus = LockBus(BusSettings.model_validate(fields))
     bus.start()
@@ -39,7 +45,10 @@ def test_open_and_status_round_trip(lockboard_sim: LockboardSimFactory, protocol
         assert not any(bus.read_doors(board).doors.values())
         reply = bus.open(board, 3)
         assert (reply.acknowledged, reply.latch_open, reply.confirmed_by_status) == (
-            True, True, False)
+            True,
+            True,
+            False,
+        )
         assert bus.read_doors(board).doors[3] is True  # latch released
         sim.control.force_open(board, 5)
         doors = bus.read_doors(board).doors
@@ -48,11 +57,13 @@ def test_open_and_status_round_trip(lockboard_sim: LockboardSimFactory, protocol
     assert [(f.board, f.channel) for f in fires] == [(board, 3)]
 
 
-def test_polarity_setting_must_match_the_wiring(lockboard_sim: LockboardSimFactory,
-                                                protocol: str) -> None:
+def test_polarity_setting_must_match_the_wiring(
+    lockboard_sim: LockboardSimFactory, protocol: str
+) -> None:
     board = BOARD[protocol]
-    sim = lockboard_sim(protocol, boards=(board,), channels=16, feedback_open="clear",
-                        auto_person=False)
+    sim = lockboard_sim(
+        protocol, boards=(board,), channels=16, feedback_open="clear", auto_person=False
+    )
     with make_bus(sim, protocol, feedback_open="clear") as bus:
         assert not any(bus.read_doors(board).doors.values())
         sim.control.force_open(board, 2)
@@ -62,8 +73,9 @@ def test_polarity_setting_must_match_the_wiring(lockboard_sim: LockboardSimFacto
         assert doors[2] is False and doors[1] is True  # a wrong setting inverts every door
 
 
-def test_lost_open_reply_is_checked_not_resent(lockboard_sim: LockboardSimFactory,
-                                               protocol: str) -> None:
+def test_lost_open_reply_is_checked_not_resent(
+    lockboard_sim: LockboardSimFactory, protocol: str
+) -> None:
     board = BOARD[protocol]
     sim = lockboard_sim(protocol, boards=(board,), channels=16, auto_person=False)
     with make_bus(sim, protocol) as bus:
@@ -73,8 +85,7 @@ def test_lost_open_reply_is_checked_not_resent(lockboard_sim: LockboardSimFactor
     assert len(sim.control.unlock_log()) == 1  # one pickup, one coil fire
 
 
-def test_garbled_status_reply_is_retried(lockboard_sim: LockboardSimFactory,
-                                         protocol: str) -> None:
+def test_garbled_status_reply_is_retried(lockboard_sim: LockboardSimFactory, protocol: str) -> None:
     board = BOARD[protocol]
     sim = lockboard_sim(protocol, boards=(board,), channels=16, auto_person=False)
     with make_bus(sim, protocol, retries=2) as bus:
@@ -86,8 +97,9 @@ def test_garbled_status_reply_is_retried(lockboard_sim: LockboardSimFactory,
             bus.read_doors(board)
 
 
-def test_offline_board_times_out_then_recovers(lockboard_sim: LockboardSimFactory,
-                                               protocol: str) -> None:
+def test_offline_board_times_out_then_recovers(
+    lockboard_sim: LockboardSimFactory, protocol: str
+) -> None:
     board = BOARD[protocol]
     sim = lockboard_sim(protocol, boards=(board,), channels=16, auto_person=False)
     with make_bus(sim, protocol, retries=1) as bus:
@@ -102,8 +114,9 @@ def test_offline_board_times_out_then_recovers(lockboard_sim: LockboardSimFactor
         assert bus.open(board, 1).latch_open is True
 
 
-def test_late_replies_are_flushed_before_the_next_command(lockboard_sim: LockboardSimFactory,
-                                                          protocol: str) -> None:
+def test_late_replies_are_flushed_before_the_next_command(
+    lockboard_sim: LockboardSimFactory, protocol: str
+) -> None:
     board = BOARD[protocol]
     sim = lockboard_sim(protocol, boards=(board,), channels=16, auto_person=False)
     with make_bus(sim, protocol, retries=0, reply_timeout_ms=100) as bus:
@@ -120,8 +133,9 @@ def test_late_replies_are_flushed_before_the_next_command(lockboard_sim: Lockboa
         assert bus.read_doors(board).doors[7] is True
 
 
-def test_jammed_lock_reports_still_closed(lockboard_sim: LockboardSimFactory,
-                                          protocol: str) -> None:
+def test_jammed_lock_reports_still_closed(
+    lockboard_sim: LockboardSimFactory, protocol: str
+) -> None:
     board = BOARD[protocol]
     sim = lockboard_sim(protocol, boards=(board,), channels=16, auto_person=False)
     sim.control.jam(board, 6)
@@ -175,42 +189,88 @@ def test_inter_frame_gap_is_kept() -> None:
         port.write = write
         return port
 
-    settings = BusSettings(name="g", protocol="8a80", url="sim://8a80?boards=1&channels=8",
-                           inter_frame_gap_ms=40)
+    settings = BusSettings(
+        name="g", protocol="8a80", url="sim://8a80?boards=1&channels=8", inter_frame_gap_ms=40
+    )
     with LockBus(settings, serial_factory=recording_factory) as bus:
         for _ in range(4):
             bus.read_doors(1)
-    gaps = [b - a for a, b in zip(written, written[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(written)]
     # a lower bound only: the actor sleeps until the gap has passed since the last byte
     assert len(gaps) == 3 and min(gaps) >= 0.040
 
 
 def _lockerctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "locker.cli", *args], capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "-m", "locker.cli", *args], capture_output=True, text=True, timeout=60
+    )
 
 
 def test_lockerctl_board_diagnostic(lockboard_sim: LockboardSimFactory, protocol: str) -> None:
     board = BOARD[protocol]
     sim = lockboard_sim(protocol, boards=(board,), channels=16, auto_person=False)
     res = _lockerctl(
-        "--json", "board", "--url", sim.pty_path, "--protocol", protocol, "--baud", "9600",
-        "--board", str(board), "open", "2")
+        "--json",
+        "board",
+        "--url",
+        sim.pty_path,
+        "--protocol",
+        protocol,
+        "--baud",
+        "9600",
+        "--board",
+        str(board),
+        "open",
+        "2",
+    )
     assert res.returncode == 0, res.stderr
-    assert json.loads(res.stdout) == {"board": board, "channel": 2, "acknowledged": True,
-                                      "latch_open": True, "confirmed_by_status": False}
-    res = _lockerctl("--json", "board", "--url", sim.pty_path, "--protocol", protocol,
-                     "--board", str(board), "status")
+    assert json.loads(res.stdout) == {
+        "board": board,
+        "channel": 2,
+        "acknowledged": True,
+        "latch_open": True,
+        "confirmed_by_status": False,
+    }
+    res = _lockerctl(
+        "--json",
+        "board",
+        "--url",
+        sim.pty_path,
+        "--protocol",
+        protocol,
+        "--board",
+        str(board),
+        "status",
+    )
     assert res.returncode == 0, res.stderr
     assert json.loads(res.stdout)["doors"]["2"] == "open"
-    text = _lockerctl("board", "--url", sim.pty_path, "--protocol", protocol,
-                      "--board", str(board), "status")
+    text = _lockerctl(
+        "board", "--url", sim.pty_path, "--protocol", protocol, "--board", str(board), "status"
+    )
     assert "2:OPEN" in text.stdout and "1:closed" in text.stdout
     sim.control.set_offline(board)
-    res = _lockerctl("board", "--url", sim.pty_path, "--protocol", protocol, "--board",
-                     str(board), "--timeout-ms", "100", "status")
+    res = _lockerctl(
+        "board",
+        "--url",
+        sim.pty_path,
+        "--protocol",
+        protocol,
+        "--board",
+        str(board),
+        "--timeout-ms",
+        "100",
+        "status",
+    )
     assert res.returncode == 1
     assert "储物柜控制板无响应" in res.stderr and "does not answer" in res.stderr
-    res = _lockerctl("board", "--url", "/dev/does-not-exist", "--protocol", protocol,
-                     "--board", str(board), "status")
+    res = _lockerctl(
+        "board",
+        "--url",
+        "/dev/does-not-exist",
+        "--protocol",
+        protocol,
+        "--board",
+        str(board),
+        "status",
+    )
     assert res.returncode == 1 and "disconnected" in res.stderr

@@ -87,7 +87,8 @@ VALID = [
     bytes.fromhex("80 01 01 33 B3"),
     bytes.fromhex("80 01 80 01 01 33") + bytes([_xor(bytes.fromhex("80 01 80 01 01 33"))]),
     bytes.fromhex("02 00 31 03 36"),
-    bytes.fromhex("02 10 35 01 80 02 00 03") + bytes([sum(bytes.fromhex("02 10 35 01 80 02 00 03")) & 0xFF]),
+    bytes.fromhex("02 10 35 01 80 02 00 03")
+    + bytes([sum(bytes.fromhex("02 10 35 01 80 02 00 03")) & 0xFF]),
 ]
 
 
@@ -121,14 +122,15 @@ def test_parsers_never_crash_on_mutated_frames(frame: bytes, data: st.DataObject
         elif op == "insert":
             mutated.insert(data.draw(st.integers(0, len(mutated))), data.draw(st.integers(0, 255)))
         elif op == "truncate":
-            del mutated[data.draw(st.integers(0, len(mutated))):]
+            del mutated[data.draw(st.integers(0, len(mutated))) :]
     _all_parsers(bytes(mutated))
 
 
 @settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=20), st.binary(max_size=20), st.integers(1, 31), st.integers(1, 24))
-def test_a_valid_reply_is_found_inside_garbage(pre: bytes, post: bytes, board: int,
-                                                channel: int) -> None:
+def test_a_valid_reply_is_found_inside_garbage(
+    pre: bytes, post: bytes, board: int, channel: int
+) -> None:
     frame = A.open_frame(board, channel)  # an open reply has the same shape, ST = 0x11
     parsed = A.parse_open_reply(pre + frame + post, board, channel, SET)
     assert parsed is not None and parsed.value.board == board
