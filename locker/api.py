@@ -138,6 +138,7 @@ class ApiServer:
         self._server: asyncio.AbstractServer | None = None
         self._group_gid: int | None = None
         self._inflight: set[asyncio.Task[Any]] = set()
+        self._connections: dict[asyncio.StreamWriter, asyncio.Task[Any] | None] = {}
         s = service
         self._methods: dict[str, tuple[type[_Params], Handler]] = {
             "status": (NoParams, lambda p: _sync(s.status())),
@@ -208,9 +209,16 @@ class ApiServer:
     async def close(self) -> None:
         if self._server is not None:
             self._server.close()
-            await self._server.wait_closed()
-        if self._inflight:
+        if self._inflight:  # openings under way always get their outcome recorded
             await asyncio.gather(*self._inflight, return_exceptions=True)
+        # then end idle connections and event streams, so no handler is left to be cancelled
+        for writer in list(self._connections):
+            writer.close()
+        tasks = [t for t in self._connections.values() if t is not None]
+        if tasks:
+            await asyncio.wait(tasks, timeout=5)
+        if self._server is not None:
+            await self._server.wait_closed()
         if os.path.exists(self.socket_path):
             os.unlink(self.socket_path)
 
@@ -225,6 +233,7 @@ class ApiServer:
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         sock = writer.get_extra_info("socket")
+        self._connections[writer] = asyncio.current_task()
         try:
             _pid, uid, gid = _peer_credentials(sock)
             if not self._allowed(uid, gid):
@@ -240,7 +249,9 @@ class ApiServer:
                 return
             while True:
                 try:
-                    line = await reader.readline()
+                    line = await asyncio.wait_for(reader.readline(), self.request_timeout_s)
+                except TimeoutError:
+                    return  # idle client: free the connection
                 except ValueError:  # longer than max_request_bytes
                     await self._send(writer, self._fail(None, InvalidRequest("request too large")))
                     return
@@ -253,6 +264,7 @@ class ApiServer:
         except (ConnectionError, asyncio.IncompleteReadError):
             return
         finally:
+            self._connections.pop(writer, None)
             writer.close()
 
     async def _handle_line(

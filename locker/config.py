@@ -33,6 +33,7 @@ class ApiConfig(StrictModel):
     socket_mode: Annotated[int, Field(ge=0o600, le=0o666)] = 0o660
     # Group that owns the socket (the kiosk user's group). Empty keeps the daemon's group.
     socket_group: str = ""
+    # An idle connection (no complete request line for this long) is closed.
     request_timeout_s: Annotated[float, Field(gt=0, le=120)] = 30.0
     max_request_bytes: Annotated[int, Field(ge=1024, le=1_048_576)] = 65_536
 

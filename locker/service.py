@@ -1004,7 +1004,13 @@ class LockerService:
                 # reported as failed, but the door did open: the item is most likely gone
                 self._settle_deposit(row["deposit_id"], row["purpose"], True)
                 self.raise_alarm("door_opened_late", bay_id, bay_id=bay_id, opening_id=row["id"])
-        self.store.audit(now, "door_opened", bay_id=bay_id, opening_id=expectation.opening_id)
+        self.store.audit(
+            now,
+            "door_opened",
+            bay_id=bay_id,
+            opening_id=expectation.opening_id,
+            deposit_id=row["deposit_id"] if row is not None else None,
+        )
         if not expectation.confirmed.done():
             expectation.confirmed.set_result(True)
 

@@ -37,7 +37,6 @@ class BusSettings(StrictModel):
     feedback_open: FeedbackPolarity = FeedbackPolarity.SET_IS_OPEN
     expect_reply: bool = True
     reply_timeout_ms: Annotated[int, Field(ge=20, le=10_000)] = 300
-    open_all_timeout_ms: Annotated[int, Field(ge=100, le=60_000)] = 5_000
     retries: Annotated[int, Field(ge=0, le=5)] = 2
     inter_frame_gap_ms: Annotated[int, Field(ge=0, le=1_000)] = 20
     # End of a variable-length reply: this much line silence after a checksum-valid candidate.

@@ -145,3 +145,42 @@ def test_daemon_gone_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(LockerdUnavailable) as info:
         client.call("status")
     assert "储物柜服务暂时不可用" in info.value.message_zh
+
+
+def test_idle_connection_is_closed(tmp_path: Path, lockboard_sim: LockboardSimFactory) -> None:
+    sim = lockboard_sim("8a80", boards=(1,), channels=8)
+    locker = InProcessLockerd(
+        tmp_path, sim, "8a80", extra="[lockerd.api]\nrequest_timeout_s = 0.3\n"
+    ).start()
+    try:
+        with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+            sock.settimeout(10)
+            sock.connect(str(locker.settings.socket_path))
+            sock.sendall(b'{"v": 1, "id": 1, "method": "sta')  # never finished
+            assert sock.recv(100) == b""  # the daemon hung up on the idle client
+        assert locker.client.call("status")["device_id"] == "locker-test"
+    finally:
+        locker.stop()
+
+
+def test_door_watch_runs_whatever_clients_do(locker: InProcessLockerd) -> None:
+    idle = []
+    for n in range(20):  # connections that never send a full line, or send garbage
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        sock.connect(str(locker.settings.socket_path))
+        sock.sendall(b"\x00\xff garbage " * n)
+        idle.append(sock)
+    stalled = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stalled.connect(str(locker.settings.socket_path))
+    stalled.sendall(b'{"v": 1, "id": 0, "method": "events.subscribe"}\n')  # and never read
+    try:
+        locker.sim.control.set_auto_person(False)
+        locker.sim.control.force_open(1, 6)
+        wait_until(
+            lambda: ("door_forced", "A06") in locker.alarms(),
+            timeout_s=10,
+            what="tamper alarm while clients misbehave",
+        )
+    finally:
+        for sock in [*idle, stalled]:
+            sock.close()
