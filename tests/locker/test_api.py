@@ -108,9 +108,10 @@ def _check_foreign_user(path: str) -> None:
     os.chmod(path, 0o666)
     code = code.replace(
         "print('connected')",
-        's.sendall(b\'{"v": 1, "id": 1, "method": "status"}\\n\')\nprint(s.makefile().readline())',
+        "print(s.makefile().readline())",  # refused on accept: one error line, then closed
     )
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30)
+    assert res.stdout.strip(), res.stderr
     reply = json.loads(res.stdout)
     assert reply["ok"] is False and reply["error"]["code"] == "not_permitted"
 
