@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import select
 import socket
+import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -32,10 +34,36 @@ class LockerdUnavailable(LockerError, ConnectionError):
 
 
 class LockerClient:
+    """Keeps one connection and reuses it; safe to share between threads.
+
+    A request is never sent twice: if the connection breaks after sending, the caller gets
+    ``LockerdUnavailable`` and decides (with a ``request_id`` a repeat is safe).
+    """
+
     def __init__(self, socket_path: str, *, timeout_s: float = 30.0) -> None:
         self.socket_path = socket_path
         self.timeout_s = timeout_s
         self._ids = itertools.count(1)
+        self._sock: socket.socket | None = None
+        self._reader: Any = None
+        self._lock = threading.Lock()
+
+    def close(self) -> None:
+        with self._lock:
+            self._drop()
+
+    def _drop(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+        self._sock = self._reader = None
+
+    def _connection(self) -> tuple[socket.socket, Any]:
+        if self._sock is not None and _hung_up(self._sock):
+            self._drop()  # the daemon restarted or closed the idle connection: nothing was sent
+        if self._sock is None:
+            self._sock = self._connect()
+            self._reader = self._sock.makefile("rb")
+        return self._sock, self._reader
 
     def _connect(self) -> socket.socket:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -54,14 +82,20 @@ class LockerClient:
             "method": method,
             "params": {k: v for k, v in params.items() if v is not None},
         }
-        with self._connect() as sock:
+        with self._lock:
+            sock, reader = self._connection()
             try:
                 sock.sendall(json.dumps(request, ensure_ascii=False).encode() + b"\n")
-                reply = _read_line(sock)
+                line = reader.readline()
             except OSError as exc:
+                self._drop()
                 raise LockerdUnavailable(f"{method}: {exc}") from exc
-        if reply is None:
-            raise LockerdUnavailable(f"{method}: lockerd closed the connection")
+            if not line:
+                self._drop()
+                raise LockerdUnavailable(f"{method}: lockerd closed the connection")
+        reply = json.loads(line)
+        if not isinstance(reply, dict):
+            raise LockerdUnavailable(f"{method}: not a JSON object from lockerd")
         if not reply.get("ok"):
             raise ApiError(reply.get("error") or {})
         return reply.get("result")
@@ -86,14 +120,7 @@ class LockerClient:
             sock.close()
 
 
-def _read_line(sock: socket.socket) -> dict[str, Any] | None:
-    chunks = []
-    while True:
-        chunk = sock.recv(65536)
-        if not chunk:
-            return None
-        chunks.append(chunk)
-        if chunk.endswith(b"\n"):
-            break
-    value = json.loads(b"".join(chunks))
-    return value if isinstance(value, dict) else None
+def _hung_up(sock: socket.socket) -> bool:
+    """An idle connection that is readable has been closed by the daemon (EOF)."""
+    readable, _, _ = select.select([sock], [], [], 0)
+    return bool(readable)

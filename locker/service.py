@@ -18,6 +18,7 @@ import contextlib
 import json
 import logging
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -79,6 +80,12 @@ class _Expectation:
     opening_id: int
     deadline_mono: float
     confirmed: asyncio.Future[bool]
+    # bus monotonic time the unlock frame went out; None while it is still queued
+    sent_at: float | None = None
+
+    def judges(self, reading_taken_at: float) -> bool:
+        """Only a reading taken after the unlock frame can confirm (or contradict) it."""
+        return self.sent_at is not None and reading_taken_at >= self.sent_at
 
 
 def check_staff(staff_id: str) -> None:
@@ -383,15 +390,18 @@ class LockerService:
     def _free_bay(self, size: str) -> Any:
         wanted = SIZES[SIZES.index(size) :]
         for candidate in wanted:
-            row = self.store.one(
+            rows = self.store.all(
                 "SELECT b.* FROM bays b WHERE b.in_config = 1 AND b.enabled = 1 AND b.size = ?"
                 " AND b.door = 'closed' AND NOT EXISTS (SELECT 1 FROM deposits d"
                 " WHERE d.bay_id = b.id AND d.state IN ('loading', 'stored', 'picking_up'))"
-                " ORDER BY b.id LIMIT 1",
+                " ORDER BY b.id",
                 candidate,
             )
-            if row is not None:
-                return row
+            for row in rows:
+                # an opening still in flight (door not yet seen open) may leave the cached
+                # "closed" stale: that bay is not free yet
+                if row["id"] not in self._expect:
+                    return row
         raise NoFreeBay(f"no free, enabled, closed bay of size {size} or larger")
 
     async def deposit_confirm(self, staff_id: str, deposit_id: int) -> dict[str, Any]:
@@ -799,13 +809,17 @@ class LockerService:
             loop.create_future(),
         )
         self._expect[bay["id"]] = expectation
+        submitted_at = time.monotonic()
         try:
             reply: OpenReply = await asyncio.wrap_future(
                 bus.submit_open(bay["board"], bay["channel"])
             )
         except LockboardError as exc:
+            # the frame may have gone out: readings after the submission can still confirm it
+            expectation.sent_at = submitted_at
             self._finish(opening_id, bay, deposit_id, purpose, "failed", error=str(exc))
             raise BayFault(str(exc)) from exc
+        expectation.sent_at = reply.sent_at
         if reply.latch_open is None:
             # No feedback in the reply: the door watch must see the door open in the window.
             timeout_s = max(0.0, expectation.deadline_mono - self.clock.monotonic())
@@ -840,14 +854,16 @@ class LockerService:
     ) -> None:
         """Step 3: record the outcome and move the deposit on (or back)."""
         now = self._now()
-        success = outcome in ("acked", "opened")
         if outcome == "jammed":
             # a "failed" frame may still have reached the board: keep expecting the door then
             self._expect.pop(bay["id"], None)
         with self._tx(durable=False):
             row = self.store.one("SELECT state FROM openings WHERE id = ?", opening_id)
             if row is not None and row["state"] == "opened":
-                outcome = "opened"  # the door watch already saw it open; keep the stronger fact
+                # the door watch saw the door open first and recorded the outcome then
+                self.clear_alarm("door_jammed", bay["id"])
+                self.clear_alarm("bay_fault", bay["id"])
+                return
             self.store.conn.execute(
                 "UPDATE openings SET state = ?, finished_at = ? WHERE id = ?",
                 (outcome, utc_iso(now), opening_id),
@@ -863,7 +879,7 @@ class LockerService:
                 **detail,
             )
             if deposit_id is not None:
-                self._settle_deposit(deposit_id, purpose, success)
+                self._settle_deposit(deposit_id, purpose, outcome)
             if outcome == "jammed":
                 self.raise_alarm("door_jammed", bay["id"], bay_id=bay["id"], opening_id=opening_id)
             elif outcome == "failed":
@@ -886,7 +902,13 @@ class LockerService:
             outcome=outcome,
         )
 
-    def _settle_deposit(self, deposit_id: int, purpose: Purpose, success: bool) -> None:
+    def _settle_deposit(self, deposit_id: int, purpose: Purpose, outcome: str) -> None:
+        """Move a deposit on after a successful opening, or back after one that did not happen.
+
+        A load whose outcome is uncertain (``failed``, ``interrupted``) stays ``loading``: the
+        clerk may have put the certificate in, so only the clerk may cancel it.
+        """
+        success = outcome in ("acked", "opened")
         deposit = self._deposit(deposit_id)
         if purpose == "pickup":
             if success and deposit["state"] in ("picking_up", "stored"):
@@ -906,7 +928,7 @@ class LockerService:
                 target = "retrieved" if purpose == "retrieve" else "recalled"
                 self._close_deposit(deposit_id, target)
                 self._emit(f"deposit_{target}", deposit_id=deposit_id, bay_id=deposit["bay_id"])
-        elif purpose == "load" and not success and deposit["state"] == "loading":
+        elif purpose == "load" and outcome == "jammed" and deposit["state"] == "loading":
             self._close_deposit(deposit_id, "cancelled")
 
     def _close_deposit(self, deposit_id: int, state: str) -> None:
@@ -925,7 +947,9 @@ class LockerService:
         if is_open is None:
             return "unknown"
         state: DoorState = "open" if is_open else "closed"
-        self.record_door(bay["id"], state)
+        expectation = self._expect.get(bay["id"])
+        if expectation is None or expectation.judges(status.taken_at):
+            self.record_door(bay["id"], state)
         return state
 
     # -- door accounting (called by the door watch and by reconcile) ------------------------
@@ -934,6 +958,9 @@ class LockerService:
         self.clear_alarm_if_active("board_offline", f"{bus}/{status.board}")
         for bay in self.bays_on(bus, status.board):
             is_open = status.doors.get(bay["channel"])
+            expectation = self._expect.get(bay["id"])
+            if expectation is not None and not expectation.judges(status.taken_at):
+                continue  # taken before the unlock frame: neither confirms it nor is tamper
             if is_open is not None:
                 self.record_door(bay["id"], "open" if is_open else "closed")
 
@@ -984,6 +1011,7 @@ class LockerService:
                 self._left_open_alarmed.discard(bay_id)
                 self.store.audit(now, "door_closed", bay_id=bay_id, previous=previous)
                 self.clear_alarm("door_left_open", bay_id)
+                self.clear_alarm("door_open_at_boot", bay_id)
                 if previous == "open":
                     self.clear_alarm("door_forced", bay_id)
             else:
@@ -994,16 +1022,32 @@ class LockerService:
         self._expect.pop(bay_id, None)
         row = self.store.one("SELECT * FROM openings WHERE id = ?", expectation.opening_id)
         if row is not None and row["state"] in ("intent", "acked", "failed", "jammed"):
-            late = row["state"] in ("failed", "jammed")
             self.store.conn.execute(
                 "UPDATE openings SET state = 'opened', finished_at = COALESCE(finished_at, ?)"
                 " WHERE id = ?",
                 (utc_iso(now), row["id"]),
             )
-            if late and row["deposit_id"] is not None:
-                # reported as failed, but the door did open: the item is most likely gone
-                self._settle_deposit(row["deposit_id"], row["purpose"], True)
-                self.raise_alarm("door_opened_late", bay_id, bay_id=bay_id, opening_id=row["id"])
+            if row["state"] != "acked":
+                # no successful outcome was recorded yet (step 3 pending, or it said failed):
+                # the open door is the outcome, recorded now so no crash can lose it
+                late = row["state"] in ("failed", "jammed")
+                self.store.audit(
+                    now,
+                    "open_result",
+                    bay_id=bay_id,
+                    deposit_id=row["deposit_id"],
+                    opening_id=row["id"],
+                    purpose=row["purpose"],
+                    outcome="opened",
+                    via="door_watch_late" if late else "door_watch",
+                )
+                if row["deposit_id"] is not None:
+                    self._settle_deposit(row["deposit_id"], row["purpose"], "opened")
+                if late:
+                    # reported as failed, but the door did open: the item is most likely gone
+                    self.raise_alarm(
+                        "door_opened_late", bay_id, bay_id=bay_id, opening_id=row["id"]
+                    )
         self.store.audit(
             now,
             "door_opened",
@@ -1077,13 +1121,17 @@ class LockerService:
                     door=door,
                 )
                 if opening["deposit_id"] is not None:
-                    self._settle_deposit(opening["deposit_id"], opening["purpose"], done)
-                if door == "unknown":
+                    self._settle_deposit(opening["deposit_id"], opening["purpose"], state)
+                if not done:
+                    # the frame may or may not have gone out before the crash, and a door that
+                    # opened and shut again looks the same as one never opened: staff must look
                     self.raise_alarm(
-                        "reconcile_unknown",
-                        opening["bay_id"],
+                        "opening_uncertain" if door == "closed" else "reconcile_unknown",
+                        f"{opening['bay_id']}/opening:{opening['id']}",
                         bay_id=opening["bay_id"],
                         opening_id=opening["id"],
+                        purpose=opening["purpose"],
+                        deposit_id=opening["deposit_id"],
                     )
                 counts["completed" if done else "interrupted"] += 1
             # a deposit stuck mid-pickup with no intent left cannot exist; repair if it does

@@ -9,6 +9,7 @@ locked, so a lost reply cannot fire one lock twice.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import itertools
 import logging
 import queue
@@ -83,7 +84,7 @@ class LockBus:
         self._seq = itertools.count()
         self._thread: threading.Thread | None = None
         self._stopping = threading.Event()
-        self._last_frame_at = 0.0
+        self._last_wire_at = 0.0
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -173,6 +174,7 @@ class LockBus:
         frame = self.codec.open_frame(board, channel)
         timeout_s = s.reply_timeout_ms / 1000
         last: LockboardError | None = None
+        first_sent_at: float | None = None
         for attempt in range(s.retries + 1):
             if attempt and not s.expect_reply:
                 break
@@ -180,20 +182,29 @@ class LockBus:
                 # The first frame may have fired the lock and only the reply was lost: look first.
                 try:
                     if self._channel_open(board, channel):
-                        return OpenReply(board, channel, True, True, confirmed_by_status=True)
+                        return OpenReply(
+                            board,
+                            channel,
+                            True,
+                            True,
+                            confirmed_by_status=True,
+                            sent_at=first_sent_at or 0.0,
+                        )
                 except LockboardError as exc:
                     raise BoardTimeout(
                         f"board {board} channel {channel}: no reply to open, and the lock state "
                         f"could not be read to decide a resend ({exc})"
                     ) from exc
-            self._send(frame)
+            sent_at = self._send(frame)
+            first_sent_at = first_sent_at or sent_at
             if not s.expect_reply:
-                return OpenReply(board, channel, False, None)
+                return OpenReply(board, channel, False, None, sent_at=first_sent_at)
             try:
-                return self._read_reply(
+                reply = self._read_reply(
                     lambda buf: self.codec.parse_open_reply(buf, board, channel, s.feedback_open),
                     timeout_s,
                 )
+                return dataclasses.replace(reply, sent_at=first_sent_at)
             except (BoardTimeout, FrameError) as exc:
                 last = exc
                 log.warning(
@@ -225,11 +236,12 @@ class LockBus:
 
     def _status_once(self, board: int) -> BoardStatus:
         s = self.settings
-        self._send(self.codec.status_frame(board))
-        return self._read_reply(
+        taken_at = self._send(self.codec.status_frame(board))
+        status = self._read_reply(
             lambda buf: self.codec.parse_status_reply(buf, board, s.feedback_open),
             s.reply_timeout_ms / 1000,
         )
+        return dataclasses.replace(status, taken_at=taken_at)
 
     # -- the wire ------------------------------------------------------------------------------
 
@@ -249,10 +261,11 @@ class LockBus:
             with contextlib.suppress(*LINK_ERRORS):
                 port.close()
 
-    def _send(self, frame: bytes) -> None:
+    def _send(self, frame: bytes) -> float:
+        """Write one frame after the inter-frame gap; returns when it went on the wire."""
         port = self._port_or_open()
-        gap_s = self.settings.inter_frame_gap_ms / 1000
-        wait_s = self._last_frame_at + gap_s - self._monotonic()
+        # the gap counts from the last byte on the line, not from when we stopped listening
+        wait_s = self._last_wire_at + self.settings.gap_s() - self._monotonic()
         if wait_s > 0:
             time.sleep(wait_s)
         try:
@@ -262,7 +275,8 @@ class LockBus:
             self._close_port()
             raise BoardOffline(f"bus {self.settings.name}: write failed: {exc}") from exc
         finally:
-            self._last_frame_at = self._monotonic()
+            self._last_wire_at = self._monotonic()
+        return self._last_wire_at
 
     def _read_reply(self, parse: Callable[[bytes], Parsed[T] | None], timeout_s: float) -> T:
         port = self._port_or_open()
@@ -285,12 +299,11 @@ class LockBus:
                         return best.value  # line silence after a valid frame ends the reply
                     break
                 buf += chunk
+                self._last_wire_at = self._monotonic()
                 best = parse(bytes(buf)) or best
         except LINK_ERRORS as exc:
             self._close_port()
             raise BoardOffline(f"bus {self.settings.name}: read failed: {exc}") from exc
-        finally:
-            self._last_frame_at = self._monotonic()
         if buf:
             raise FrameError(f"bus {self.settings.name}: no valid reply in {bytes(buf).hex(' ')}")
         raise BoardTimeout(f"bus {self.settings.name}: no reply within {timeout_s * 1000:.0f} ms")

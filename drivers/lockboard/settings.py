@@ -38,7 +38,8 @@ class BusSettings(StrictModel):
     expect_reply: bool = True
     reply_timeout_ms: Annotated[int, Field(ge=20, le=10_000)] = 300
     retries: Annotated[int, Field(ge=0, le=5)] = 2
-    inter_frame_gap_ms: Annotated[int, Field(ge=0, le=1_000)] = 20
+    # Silence kept on the line between frames; 0 means 3.5 character times at the baud.
+    inter_frame_gap_ms: Annotated[int, Field(ge=0, le=1_000)] = 0
     # End of a variable-length reply: this much line silence after a checksum-valid candidate.
     # 0 means "3.5 character times at the configured baud".
     frame_silence_ms: Annotated[int, Field(ge=0, le=200)] = 0
@@ -57,5 +58,14 @@ class BusSettings(StrictModel):
     def silence_s(self) -> float:
         if self.frame_silence_ms:
             return self.frame_silence_ms / 1000
-        # 10 bits per character on 8N1
-        return max(0.002, 3.5 * 10 / self.baud)
+        return _char_times_s(3.5, self.baud)
+
+    def gap_s(self) -> float:
+        if self.inter_frame_gap_ms:
+            return self.inter_frame_gap_ms / 1000
+        return _char_times_s(3.5, self.baud)
+
+
+def _char_times_s(chars: float, baud: int) -> float:
+    # 10 bits per character on 8N1; never below 2 ms, which USB-RS485 adapters need to turn around
+    return max(0.002, chars * 10 / baud)

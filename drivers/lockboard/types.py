@@ -21,6 +21,8 @@ class OpenReply:
     acknowledged: bool
     latch_open: bool | None
     confirmed_by_status: bool = False
+    # monotonic time the first open frame was written: readings taken before it say nothing
+    sent_at: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -33,3 +35,5 @@ class BoardStatus:
     board: int
     doors: dict[int, bool]
     items: dict[int, bool] = field(default_factory=dict)
+    # monotonic time the status request was written (0.0 when unknown)
+    taken_at: float = 0.0

@@ -208,6 +208,8 @@ def test_reconcile_settles_an_interrupted_opening(
         assert [e["detail"]["outcome"] for e in settled] == ["interrupted"]
         waiting = restarted.client.call("deposits.for_identity", identity_hash=ident(9))["deposits"]
         assert [d["deposit_id"] for d in waiting] == [deposit_id]  # not lost, not opened
+        # closed now, but it may have opened and shut during the outage: staff must look
+        assert ("opening_uncertain", f"{bay_id}/opening:{opening_id}") in restarted.alarms()
     finally:
         restarted.stop()
 
@@ -244,5 +246,102 @@ def test_reconcile_counts_an_open_door_as_done_and_flags_it(
             "deposits": []
         }
         assert ("door_open_at_boot", bay_id) in restarted.alarms()
+        sim.control.close_door(board, channel)
+        restarted.wait_door(bay_id, "closed")
+        assert ("door_open_at_boot", bay_id) not in restarted.alarms()
     finally:
         restarted.stop()
+
+
+def test_an_interrupted_load_keeps_its_deposit(
+    tmp_path: Path, sim: SimHandle, protocol: str
+) -> None:
+    locker = InProcessLockerd(tmp_path, sim, protocol).start()
+    params = {
+        "staff_id": "clerk1",
+        "case_number": "ZJ2026-0700",
+        "size": "S",
+        "recipient": {"identity_hash": ident(11), "masked_name": "周*"},
+        "request_id": "load-0700",
+    }
+    try:
+
+        def crash_mid_load(service: object) -> tuple[int, str]:
+            from locker.service import LockerService
+
+            assert isinstance(service, LockerService)
+            with service.store.transaction():
+                bay = service._free_bay("S")
+                cur = service.store.conn.execute(
+                    "INSERT INTO deposits (request_id, bay_id, state, case_number, staff_id,"
+                    " recipient_hash, recipient_masked_name, created_at)"
+                    " VALUES ('load-0700', ?, 'loading', 'ZJ2026-0700', 'clerk1', ?, '周*',"
+                    " '2026-11-22T19:00:00+00:00')",
+                    (bay["id"], ident(11)),
+                )
+                deposit_id = int(cur.lastrowid or 0)
+                service._intent(bay["id"], deposit_id, "load", "clerk1", "load-0700")
+            return deposit_id, str(bay["id"])
+
+        deposit_id, bay_id = locker.on_loop(crash_mid_load)
+    finally:
+        locker.stop()
+    restarted = InProcessLockerd(tmp_path, sim, protocol).start()
+    try:
+        # the clerk may already have put the certificate in: the load is kept, not cancelled
+        status = {b["bay_id"]: b for b in restarted.client.call("status")["bays"]}
+        assert status[bay_id]["deposit_id"] == deposit_id
+        assert status[bay_id]["deposit_state"] == "loading"
+        again = restarted.client.call("deposit.start", **params)  # the clerk's retry
+        assert (again["deposit_id"], again["bay_id"], again["opened"]) == (deposit_id, bay_id, True)
+    finally:
+        restarted.stop()
+
+
+def test_a_bay_with_an_opening_in_flight_is_not_free(locker: InProcessLockerd) -> None:
+    def allocate_with_a_pending_opening(service: object) -> tuple[str, str]:
+        import asyncio
+
+        from locker.service import LockerService, _Expectation
+
+        assert isinstance(service, LockerService)
+        before = str(service._free_bay("S")["id"])
+        loop = asyncio.get_running_loop()
+        service._expect[before] = _Expectation(
+            1, service.clock.monotonic() + 10, loop.create_future()
+        )
+        try:
+            after = str(service._free_bay("S")["id"])
+        finally:
+            del service._expect[before]
+        return before, after
+
+    before, after = locker.on_loop(allocate_with_a_pending_opening)
+    assert (before, after) == ("A01", "A02")
+
+
+def test_readings_older_than_the_unlock_neither_confirm_nor_alarm(locker: InProcessLockerd) -> None:
+    def feed(service: object) -> list[str]:
+        import asyncio
+
+        from drivers.lockboard.types import BoardStatus
+        from locker.service import LockerService, _Expectation
+
+        assert isinstance(service, LockerService)
+        loop = asyncio.get_running_loop()
+        exp = _Expectation(99, service.clock.monotonic() + 10, loop.create_future())
+        exp.sent_at = 1000.0
+        service._expect["A03"] = exp
+        seen = []
+        stale = BoardStatus(locker.board, {3: True}, taken_at=999.0)
+        service.record_board_status("bus0", stale)
+        seen.append(service._bay("A03")["door"])
+        fresh = BoardStatus(locker.board, {3: True}, taken_at=1000.5)
+        service.record_board_status("bus0", fresh)
+        seen.append(service._bay("A03")["door"])
+        seen.append("confirmed" if exp.confirmed.done() else "pending")
+        return seen
+
+    locker.sim.control.set_auto_person(False)
+    assert locker.on_loop(feed) == ["closed", "open", "confirmed"]
+    assert locker.audit("door_forced") == []

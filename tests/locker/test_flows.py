@@ -183,6 +183,7 @@ def test_cancel_a_load_frees_the_bay(locker: InProcessLockerd) -> None:
     )
     assert started["bay_id"] == "A05"
     locker.client.call("deposit.cancel", staff_id="clerk1", deposit_id=started["deposit_id"])
+    locker.wait_door("A05", "open")  # the clerk takes the item back out and shuts the door
     locker.wait_door("A05", "closed")
     again = locker.client.call(
         "deposit.start",
