@@ -55,9 +55,10 @@ BOARD = 1
 CHANNELS = 24
 CHEAPEST_SCRYPT_N = 2
 PRODUCTION_SCRYPT_N = 2**14
-# the person opens 10 ms after the unlock and shuts 60 ms later, so bays come back quickly
+# the person opens 10 ms after the unlock and keeps the door open 400 ms: long enough for the
+# door watch (250 ms default poll) to see it, as it sees every real person's door
 PULL_AFTER_MS = 10
-CLOSE_AFTER_MS = 60
+CLOSE_AFTER_MS = 400
 DOOR_TIMEOUT_S = 10.0
 POLL_S = 0.002
 
@@ -142,7 +143,8 @@ def prepare(
     # lockerd only hands out bays its door watch has seen closed
     wait_until(
         lambda: all(
-            b["door"] == "closed" and not b["occupied"] for b in client.call("status")["bays"]
+            b["door"] == "closed" and not b["occupied"] and not b["opening_in_flight"]
+            for b in client.call("status")["bays"]
         ),
         timeout_s=DOOR_TIMEOUT_S,
         interval_s=0.01,

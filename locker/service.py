@@ -276,6 +276,8 @@ class LockerService:
                     "enabled": bool(row["enabled"]),
                     "disabled_reason": row["disabled_reason"],
                     "door": row["door"],
+                    # an unlock sent but its door not yet seen open: not free for a new load
+                    "opening_in_flight": row["id"] in self._expect,
                     "occupied": live is not None,
                     "deposit_id": live["id"] if live else None,
                     "deposit_state": live["state"] if live else None,
@@ -855,7 +857,8 @@ class LockerService:
         """Step 3: record the outcome and move the deposit on (or back)."""
         now = self._now()
         if outcome == "jammed":
-            # a "failed" frame may still have reached the board: keep expecting the door then
+            # a jam is certain, so stop expecting the door; a "failed" frame may still have
+            # reached the board, so that expectation stays for the rest of the jam window
             self._expect.pop(bay["id"], None)
         with self._tx(durable=False):
             row = self.store.one("SELECT state FROM openings WHERE id = ?", opening_id)
@@ -1043,6 +1046,14 @@ class LockerService:
                 )
                 if row["deposit_id"] is not None:
                     self._settle_deposit(row["deposit_id"], row["purpose"], "opened")
+                self._emit(
+                    "opening",
+                    opening_id=row["id"],
+                    bay_id=bay_id,
+                    deposit_id=row["deposit_id"],
+                    purpose=row["purpose"],
+                    outcome="opened",
+                )
                 if late:
                     # reported as failed, but the door did open: the item is most likely gone
                     self.raise_alarm(
