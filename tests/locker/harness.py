@@ -131,7 +131,8 @@ class InProcessLockerd:
     # -- conveniences used across the locker tests -----------------------------------------
 
     def door(self, bay_id: str) -> str:
-        return next(b["door"] for b in self.client.call("status")["bays"] if b["bay_id"] == bay_id)
+        bays = self.client.call("status")["bays"]
+        return str(next(b["door"] for b in bays if b["bay_id"] == bay_id))
 
     def wait_door(self, bay_id: str, state: str, timeout_s: float = 10.0) -> None:
         wait_until(
@@ -145,11 +146,17 @@ class InProcessLockerd:
         entries = self.client.call("audit.tail", after_seq=0, limit=1000)["entries"]
         return [e for e in entries if kind is None or e["kind"] == kind]
 
-    def load(
-        self, identity_hash: str, *, size: str = "S", case: str = "ZJ2026-0001", name: str = "张*三"
-    ) -> tuple[int, str, str]:
-        """Staff load: start, wait for the simulated person to shut the door, confirm."""
-        started = self.client.call(
+    def start_load(
+        self,
+        identity_hash: str,
+        *,
+        size: str = "S",
+        case: str = "ZJ2026-0001",
+        name: str = "张*三",
+        **extra: Any,
+    ) -> dict[str, Any]:
+        """Staff: deposit.start for one recipient; the bay opens for loading."""
+        result: dict[str, Any] = self.client.call(
             "deposit.start",
             staff_id="clerk1",
             case_number=case,
@@ -159,7 +166,15 @@ class InProcessLockerd:
                 "masked_name": name,
                 "masked_id": "3301**********1234",
             },
+            **extra,
         )
+        return result
+
+    def load(
+        self, identity_hash: str, *, size: str = "S", case: str = "ZJ2026-0001", name: str = "张*三"
+    ) -> tuple[int, str, str]:
+        """Staff load: start, wait for the simulated person to shut the door, confirm."""
+        started = self.start_load(identity_hash, size=size, case=case, name=name)
         bay_id = started["bay_id"]
         self.wait_door(bay_id, "open")  # the simulated clerk opens, loads, and shuts the door
         self.wait_door(bay_id, "closed")

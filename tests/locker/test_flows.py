@@ -174,24 +174,12 @@ def test_recall_a_wrongly_loaded_item(locker: InProcessLockerd) -> None:
 
 
 def test_cancel_a_load_frees_the_bay(locker: InProcessLockerd) -> None:
-    started = locker.client.call(
-        "deposit.start",
-        staff_id="clerk1",
-        case_number="ZJ2026-0200",
-        size="L",
-        recipient={"identity_hash": ident(10), "masked_name": "李*"},
-    )
+    started = locker.start_load(ident(10), size="L", case="ZJ2026-0200", name="李*")
     assert started["bay_id"] == "A05"
     locker.client.call("deposit.cancel", staff_id="clerk1", deposit_id=started["deposit_id"])
     locker.wait_door("A05", "open")  # the clerk takes the item back out and shuts the door
     locker.wait_door("A05", "closed")
-    again = locker.client.call(
-        "deposit.start",
-        staff_id="clerk1",
-        case_number="ZJ2026-0201",
-        size="L",
-        recipient={"identity_hash": ident(10), "masked_name": "李*"},
-    )
+    again = locker.start_load(ident(10), size="L", case="ZJ2026-0201", name="李*")
     assert again["bay_id"] == "A05"
 
 
@@ -201,13 +189,7 @@ def test_bay_allocation_size_fallback_disable_and_no_free_bay(locker: InProcessL
     )
     bays = []
     for n in range(5):  # S bays: A02 only (A01 disabled); then M and L by fallback
-        started = locker.client.call(
-            "deposit.start",
-            staff_id="clerk1",
-            case_number=f"ZJ2026-03{n:02d}",
-            size="S",
-            recipient={"identity_hash": ident(20 + n), "masked_name": "王*"},
-        )
+        started = locker.start_load(ident(20 + n), size="S", case=f"ZJ2026-03{n:02d}", name="王*")
         bays.append(started["bay_id"])
     assert bays == ["A02", "A03", "A04", "A05", "A06"]
     err = api_error(
@@ -225,13 +207,7 @@ def test_bay_allocation_size_fallback_disable_and_no_free_bay(locker: InProcessL
 
 def test_confirm_refused_while_the_door_is_open(locker: InProcessLockerd) -> None:
     locker.sim.control.set_auto_person(False)
-    started = locker.client.call(
-        "deposit.start",
-        staff_id="clerk1",
-        case_number="ZJ2026-0400",
-        size="S",
-        recipient={"identity_hash": ident(40), "masked_name": "赵*"},
-    )
+    started = locker.start_load(ident(40), size="S", case="ZJ2026-0400", name="赵*")
     channel = locker.channel(started["bay_id"])
     locker.sim.control.hold_door_open(locker.board, channel)
     err = api_error(
