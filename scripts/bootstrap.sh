@@ -7,7 +7,8 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
 # Debian packages the code and the test suite use at run time.
-APT_PACKAGES=(python3 python3-venv python3-dev tzdata)
+# mosquitto: the tests start their own broker on a free loopback port (never the system one).
+APT_PACKAGES=(python3 python3-venv python3-dev tzdata mosquitto)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

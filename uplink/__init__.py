@@ -1,4 +1,7 @@
-"""The device side of the MQTT contract: topics, schemas, durable outbox, presence, commands.
+"""The device side of the MQTT contract (docs/mqtt.md).
 
-Empty until the uplink issue; the package exists so the layout matches DESIGN §2.
+Here today: the topic tree (``uplink.topics``), the versioned payload models and their JSON
+Schemas (``uplink.messages``, ``uplink/schemas/``) and the durable SQLite outbox
+(``uplink.outbox``). The MQTT connection, presence, request/response and command verification,
+and the wiring into lockerd, come next (issue 3).
 """
