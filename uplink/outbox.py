@@ -51,7 +51,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import re
 import sqlite3
 import threading
 import uuid
@@ -64,13 +63,14 @@ from typing import Any, Final, NamedTuple, Self
 
 from hallkiosk.clock import Clock
 from uplink.errors import UplinkError
+from uplink.messages import SCHEMA_VERSION
 
-PAYLOAD_VERSION: Final = 1  # the contract's "v"
+# device, component and event type are topic segments; the event type becomes the last level
+# of .../evt/{type}, so a bad one is refused at append time, not at publish time
+from uplink.topics import SEGMENT_RE
+
 DEFAULT_MAX_BUSINESS_ROWS: Final = 1_000_000
 BUSY_TIMEOUT_MS: Final = 5000  # another connection (the business store) may hold the write lock
-# topic segments (device, component, event type) per the contract; the event type becomes the
-# last level of .../evt/{type}, so a bad one is refused at append time, not at publish time
-SEGMENT_RE: Final = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     # version 1
@@ -269,7 +269,7 @@ class Outbox:
         ts = self._utc_now()
         body = self._encode_object(metrics, "metrics")
         payload = (
-            f'{{"v":{PAYLOAD_VERSION},"ts":"{ts}",{self._origin_json},"metrics":{body}}}'
+            f'{{"v":{SCHEMA_VERSION},"ts":"{ts}",{self._origin_json},"metrics":{body}}}'
         ).encode()
         with self._lock:
             try:
@@ -371,7 +371,7 @@ class Outbox:
         # assembled by hand in the contract's key order; every piece is already valid JSON (the
         # id is hex, ts is ISO, the type matched SEGMENT_RE), and the tests compare the result
         # with json.dumps
-        head = f'{{"v":{PAYLOAD_VERSION},"id":"{event_id}","seq":'.encode()
+        head = f'{{"v":{SCHEMA_VERSION},"id":"{event_id}","seq":'.encode()
         tail = f',"ts":"{ts}","type":"{event_type}",{self._origin_json},"data":{body}}}'.encode()
         return _Draft(event_type, event_id, ts, head, tail)
 

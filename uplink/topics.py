@@ -19,7 +19,8 @@ SEGMENT_MAX_CHARS = 64
 SEGMENT_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 # The hall's certificate CN is "hall.{hall_id}"; a device id with this prefix would get its ACL.
 HALL_IDENTITY_PREFIX = "hall."
-_SEGMENT = re.compile(r"[A-Za-z0-9_.-]{1,64}")
+# compiled once; the outbox checks event types with the same rule at append time
+SEGMENT_RE = re.compile(SEGMENT_PATTERN)
 _BAD_CHAR = re.compile(r"[^A-Za-z0-9_.-]")
 # Long enough to see what went wrong, short enough that garbage cannot flood a log line.
 _SHOWN_TOPIC_CHARS = 120
@@ -68,7 +69,7 @@ def check_segment(value: str, what: str) -> str:
     """Return ``value`` if it is a valid topic segment, else raise TopicError naming ``what``."""
     if not isinstance(value, str):
         raise TopicError(f"{what}: must be a string, got {type(value).__name__}")
-    if _SEGMENT.fullmatch(value):
+    if SEGMENT_RE.fullmatch(value):
         return value
     if not value:
         reason = "is empty"

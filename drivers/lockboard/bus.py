@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import serial
 
-from drivers.lockboard.codec import Parsed
+from drivers.lockboard.codec import Codec, Parsed
 from drivers.lockboard.codec_8a80 import Codec8A80
 from drivers.lockboard.codec_kerong import CodecKerong
 from drivers.lockboard.errors import BoardOffline, BoardTimeout, FrameError, LockboardError
@@ -41,7 +41,7 @@ PRIORITY_STATUS = 1
 SerialFactory = Callable[..., Any]
 
 
-def codec_for(protocol: str) -> Codec8A80 | CodecKerong:
+def codec_for(protocol: str) -> Codec:
     if protocol == "8a80":
         return Codec8A80()
     if protocol == "kerong":
@@ -215,14 +215,11 @@ class LockBus:
 
     def _channel_open(self, board: int, channel: int) -> bool:
         s = self.settings
-        if isinstance(self.codec, Codec8A80):
-            codec = self.codec
-            self._send(codec.query_one_frame(board, channel))
-            return self._read_reply(
-                lambda buf: codec.parse_query_one_reply(buf, board, channel, s.feedback_open),
-                s.reply_timeout_ms / 1000,
-            )
-        return self._status_once(board).doors[channel]
+        self._send(self.codec.lock_query_frame(board, channel))
+        return self._read_reply(
+            lambda buf: self.codec.parse_lock_state(buf, board, channel, s.feedback_open),
+            s.reply_timeout_ms / 1000,
+        )
 
     def _status(self, board: int) -> BoardStatus:
         last: LockboardError | None = None

@@ -37,6 +37,14 @@ class Codec(Protocol):
         self, buf: bytes, board: int, polarity: FeedbackPolarity
     ) -> Parsed[BoardStatus] | None: ...
 
+    # Reading one lock (before deciding to resend an open whose reply was lost): each family
+    # does it its own way, so the bus never asks which family it drives.
+    def lock_query_frame(self, board: int, channel: int) -> bytes: ...
+
+    def parse_lock_state(
+        self, buf: bytes, board: int, channel: int, polarity: FeedbackPolarity
+    ) -> Parsed[bool] | None: ...
+
 
 def xor8(data: bytes) -> int:
     out = 0

@@ -31,7 +31,7 @@ class Codec8A80:
     def status_frame(self, board: int) -> bytes:
         return _frame(HEAD_QUERY, board, 0x00, FUNC_QUERY)
 
-    def query_one_frame(self, board: int, channel: int) -> bytes:
+    def lock_query_frame(self, board: int, channel: int) -> bytes:
         return _frame(HEAD_QUERY, board, channel, FUNC_QUERY)
 
     def parse_open_reply(
@@ -42,7 +42,7 @@ class Codec8A80:
             return None
         return Parsed(OpenReply(board, channel, True, polarity.is_open(state != 0)))
 
-    def parse_query_one_reply(
+    def parse_lock_state(
         self, buf: bytes, board: int, channel: int, polarity: FeedbackPolarity
     ) -> Parsed[bool] | None:
         state = _find_single(buf, HEAD_QUERY, board, channel)

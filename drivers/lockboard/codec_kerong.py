@@ -72,6 +72,15 @@ class CodecKerong:
                 return Parsed(OpenReply(board, channel, True, status.doors[channel]))
         return None
 
+    def lock_query_frame(self, board: int, channel: int) -> bytes:
+        return self.status_frame(board)  # no per-lock query in this family
+
+    def parse_lock_state(
+        self, buf: bytes, board: int, channel: int, polarity: FeedbackPolarity
+    ) -> Parsed[bool] | None:
+        status = self.parse_status_reply(buf, board, polarity)
+        return None if status is None else Parsed(status.value.doors[channel])
+
     def parse_status_reply(
         self, buf: bytes, board: int, polarity: FeedbackPolarity
     ) -> Parsed[BoardStatus] | None:

@@ -17,7 +17,7 @@ K = CodecKerong()
 
 def test_8a80_frames_match_the_notes() -> None:
     assert A.open_frame(1, 1) == bytes.fromhex("8A 01 01 11 9B")
-    assert A.query_one_frame(1, 1) == bytes.fromhex("80 01 01 33 B3")
+    assert A.lock_query_frame(1, 1) == bytes.fromhex("80 01 01 33 B3")
     assert A.status_frame(1) == bytes.fromhex("80 01 00 33 B2")
 
 
@@ -96,9 +96,10 @@ def _all_parsers(buf: bytes) -> None:
     for board in (0, 1, 2, 31):
         for pol in (SET, CLEAR):
             A.parse_open_reply(buf, board, 1, pol)
-            A.parse_query_one_reply(buf, board, 1, pol)
+            A.parse_lock_state(buf, board, 1, pol)
             A.parse_status_reply(buf, board, pol)
             K.parse_open_reply(buf, board, 1, pol)
+            K.parse_lock_state(buf, board, 1, pol)
             K.parse_status_reply(buf, board, pol)
 
 
