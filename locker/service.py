@@ -260,12 +260,14 @@ class LockerService:
 
     def status(self) -> dict[str, Any]:
         bays = []
-        for row in self.store.all("SELECT * FROM bays WHERE in_config = 1 ORDER BY id"):
-            live = self.store.one(
-                "SELECT id, state FROM deposits WHERE bay_id = ? AND state IN (?, ?, ?)",
-                row["id"],
-                *LIVE_STATES,
-            )
+        # at most one live deposit per bay (a unique index), so the join keeps one row per bay
+        rows = self.store.all(
+            "SELECT b.*, d.id AS deposit_id, d.state AS deposit_state FROM bays b"
+            " LEFT JOIN deposits d ON d.bay_id = b.id AND d.state IN (?, ?, ?)"
+            " WHERE b.in_config = 1 ORDER BY b.id",
+            *LIVE_STATES,
+        )
+        for row in rows:
             bays.append(
                 {
                     "bay_id": row["id"],
@@ -278,9 +280,9 @@ class LockerService:
                     "door": row["door"],
                     # an unlock sent but its door not yet seen open: not free for a new load
                     "opening_in_flight": row["id"] in self._expect,
-                    "occupied": live is not None,
-                    "deposit_id": live["id"] if live else None,
-                    "deposit_state": live["state"] if live else None,
+                    "occupied": row["deposit_id"] is not None,
+                    "deposit_id": row["deposit_id"],
+                    "deposit_state": row["deposit_state"],
                 }
             )
         alarms = [
