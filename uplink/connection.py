@@ -45,6 +45,7 @@ from paho.mqtt.reasoncodes import ReasonCode
 
 from hallkiosk.clock import Clock
 from uplink.drain import AckWriter, DrainCounters, OutboxDrain
+from uplink.errors import UplinkError
 from uplink.messages import SCHEMA_VERSION, Birth, Will, encode
 from uplink.outbox import Outbox
 from uplink.session import SessionStore
@@ -63,6 +64,13 @@ STOP_JOIN_S = 10.0
 DISCONNECT_WITH_WILL = 0x04
 
 MessageHandler = Callable[[mqtt.MQTTMessage], None]
+ConnectHandler = Callable[[], None]
+
+
+class NotConnected(UplinkError, ConnectionError):
+    """A publish was asked for while no connection is up; nothing was sent."""
+
+    code = "uplink_not_connected"
 
 
 @dataclass(frozen=True)
@@ -97,6 +105,7 @@ class UplinkConnection:
         self._versions = {"schema": SCHEMA_VERSION, **versions}
         self._random = random.Random()
         self._handlers: list[MessageHandler] = []
+        self._connect_handlers: list[ConnectHandler] = []
         self._counters = DrainCounters()
         self._connects = 0
         self._callback_errors = 0
@@ -113,6 +122,42 @@ class UplinkConnection:
     def on_message(self, handler: MessageHandler) -> None:
         """Call ``handler`` (on the network thread) for every message on our subscriptions."""
         self._handlers.append(handler)
+
+    def on_connected(self, handler: ConnectHandler) -> None:
+        """Call ``handler`` (on the network thread) after every successful CONNACK, once the
+        birth is queued and the subscriptions are requested."""
+        self._connect_handlers.append(handler)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected.is_set()
+
+    def wait_connected(self, timeout_s: float | None = None) -> bool:
+        """Block until a connection is up; False on timeout."""
+        return self._connected.wait(timeout_s)
+
+    def publish(
+        self,
+        topic: str,
+        payload: bytes,
+        *,
+        qos: int,
+        retain: bool = False,
+        properties: Properties | None = None,
+    ) -> mqtt.MQTTMessageInfo:
+        """Publish on the current connection; thread-safe (paho locks its own state).
+
+        Raises ``NotConnected`` when there is no connection: nothing is queued for later, so
+        a caller that must not lose the message keeps it itself and retries after
+        ``on_connected``. ``info.wait_for_publish()`` returns once a QoS 1 PUBACK arrived.
+        """
+        client = self._client
+        if client is None or not self._connected.is_set():
+            raise NotConnected(f"not connected; {topic} not published")
+        info = client.publish(topic, payload, qos=qos, retain=retain, properties=properties)
+        if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
+            raise NotConnected(f"{topic} not published: {mqtt.error_string(info.rc)}")
+        return info
 
     @property
     def stats(self) -> UplinkStats:
@@ -322,6 +367,8 @@ class UplinkConnection:
         client.subscribe(list(self._topics.subscriptions))
         if self._drain is not None:
             self._drain.start()
+        for handler in self._connect_handlers:
+            self._guarded("connect handler", handler)
 
     def _on_disconnect(
         self,
