@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Final, Literal
 
 from pydantic import Field, model_validator
 
 from drivers.lockboard.settings import BOARD_RANGE, CHANNEL_RANGE, BusSettings
+from hallkiosk import config
 from hallkiosk.config import StrictModel
 from hallkiosk.site import SiteConfig
+from uplink.settings import UplinkSettings
 
 BaySize = Literal["S", "M", "L"]
 
@@ -68,6 +71,15 @@ class DoorWatchConfig(StrictModel):
     failed_polls_for_unknown: Annotated[int, Field(ge=1, le=20)] = 3
 
 
+class TelemetryConfig(StrictModel):
+    """``[lockerd.telemetry]``: health reports to the hall and the overdue sweep."""
+
+    # A snapshot is also taken at once when a door or an alarm changes.
+    interval_s: Annotated[float, Field(ge=5, le=3_600)] = 60.0
+    # How often deposits past their deadline are looked for (and reported once each).
+    overdue_check_s: Annotated[float, Field(ge=5, le=3_600)] = 60.0
+
+
 class LockerdConfig(StrictModel):
     # Empty means ``{data_dir}/locker.db``.
     db_path: str = ""
@@ -76,6 +88,7 @@ class LockerdConfig(StrictModel):
     api: ApiConfig = ApiConfig()
     pickup: PickupConfig = PickupConfig()
     door_watch: DoorWatchConfig = DoorWatchConfig()
+    telemetry: TelemetryConfig = TelemetryConfig()
     buses: Annotated[list[BusSettings], Field(min_length=1)]
     bays: Annotated[list[BayConfig], Field(min_length=1)]
 
@@ -123,14 +136,41 @@ def wiring_problems(cfg: LockerdConfig) -> list[tuple[tuple[str | int, ...], str
     return problems
 
 
-class LockerdSettings:
-    """The typed sections lockerd reads, with derived paths resolved once."""
+RUNTIME_FILE_NAME = "runtime.toml"
+# Keys the hall may change at run time (``set_config``): read at each use, so they apply at once.
+RUNTIME_KEYS: Final = (
+    "lockerd.pickup.deadline_days",
+    "lockerd.pickup.max_wrong_attempts",
+    "lockerd.pickup.lockout_s",
+    "lockerd.door_watch.jam_window_s",
+    "lockerd.door_watch.left_open_alarm_s",
+    "lockerd.telemetry.interval_s",
+    "lockerd.telemetry.overdue_check_s",
+)
 
-    def __init__(self, site: SiteConfig, lockerd: LockerdConfig) -> None:
+
+class LockerdSettings:
+    """The typed sections lockerd reads, with derived paths resolved once, and the layers they
+    came from (so a run-time change can be validated against all of them)."""
+
+    def __init__(
+        self,
+        site: SiteConfig,
+        lockerd: LockerdConfig,
+        uplink: UplinkSettings | None = None,
+        *,
+        sources: Sequence[Path] = (),
+        with_defaults: bool = True,
+    ) -> None:
         self.site = site
         self.lockerd = lockerd
+        self.uplink = uplink if uplink is not None else UplinkSettings()
+        self.sources = tuple(sources)
+        self.with_defaults = with_defaults
         data = Path(site.data_dir)
         self.data_dir = data
+        # the top layer, written only by set_config (locker/runtime_config.py)
+        self.runtime_config_path = data / RUNTIME_FILE_NAME
         self.db_path = Path(lockerd.db_path) if lockerd.db_path else data / "locker.db"
         self.socket_path = (
             Path(lockerd.api.socket_path) if lockerd.api.socket_path else data / "lockerd.sock"
@@ -140,15 +180,50 @@ class LockerdSettings:
         )
 
 
-def load_settings(paths: list[str] | list[Path], *, with_defaults: bool = True) -> LockerdSettings:
-    from hallkiosk import config  # noqa: PLC0415
+def load_settings(
+    paths: Sequence[str | Path], *, with_defaults: bool = True, runtime: bool = True
+) -> LockerdSettings:
+    """Load and check every layer; then, if ``runtime``, the run-time overlay in data_dir."""
+    sources = [Path(p) for p in paths]
+    settings = _load(sources, with_defaults)
+    runtime_file = settings.runtime_config_path
+    if runtime and runtime_file.is_file() and runtime_file not in sources:
+        check_runtime_layer(runtime_file)
+        settings = _load([*sources, runtime_file], with_defaults)
+    return settings
 
-    loaded = config.load(paths, with_defaults=with_defaults)
-    sections = loaded.sections({"site": SiteConfig, "lockerd": LockerdConfig})
+
+def check_runtime_layer(path: Path) -> None:
+    """The run-time overlay may hold only ``RUNTIME_KEYS``; anything else is refused."""
+    layer = config.read_layer(path)
+    problems = [
+        f"{path}: {key}: not changeable at run time (allowed: {', '.join(RUNTIME_KEYS)})"
+        for key in _leaf_keys(layer.data)
+        if key != "schema_version" and key not in RUNTIME_KEYS
+    ]
+    if problems:
+        raise config.ConfigError(problems)
+
+
+def _leaf_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for name, value in data.items():
+        key = f"{prefix}{name}"
+        keys.extend(_leaf_keys(value, key + ".") if isinstance(value, dict) else [key])
+    return keys
+
+
+def _load(sources: list[Path], with_defaults: bool) -> LockerdSettings:
+    loaded = config.load(sources, with_defaults=with_defaults)
+    sections = loaded.sections(
+        {"site": SiteConfig, "lockerd": LockerdConfig, "uplink": UplinkSettings}
+    )
     site = sections["site"]
     lockerd = sections["lockerd"]
+    uplink = sections["uplink"]
     assert isinstance(site, SiteConfig) and isinstance(lockerd, LockerdConfig)
+    assert isinstance(uplink, UplinkSettings)
     problems = [loaded.describe(loc, reason) for loc, reason in wiring_problems(lockerd)]
     if problems:
         raise config.ConfigError(problems)
-    return LockerdSettings(site, lockerd)
+    return LockerdSettings(site, lockerd, uplink, sources=sources, with_defaults=with_defaults)

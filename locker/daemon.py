@@ -3,8 +3,9 @@
     lockerd [--config FILE ...]          run (layers: packaged defaults, then each FILE in order)
     lockerd --check-config FILE ...      validate and exit 0, or list every problem and exit 2
 
-Start-up order: open the database, sync bays from config, read every board once, reconcile
-interrupted openings, then start the door watch and the API. The door watch runs whatever the
+Start-up order: open the database and its outbox, sync bays from config, read every board once,
+reconcile interrupted openings, start the door watch, the hall link (uplink connection, commands,
+telemetry, overdue sweep) and the API. The door watch runs whatever the
 API clients do; SIGTERM stops everything in order.
 """
 
@@ -28,8 +29,10 @@ from locker.api import ApiServer
 from locker.config import LockerdSettings, load_settings
 from locker.doorwatch import DoorWatch
 from locker.events import EventHub
+from locker.hall_link import HallLink, open_outbox
 from locker.service import LockerService
 from locker.store import Store
+from uplink.outbox import Outbox
 
 log = logging.getLogger("lockerd")
 
@@ -44,6 +47,8 @@ class Lockerd:
         self.store: Store | None = None
         self.service: LockerService | None = None
         self.api: ApiServer | None = None
+        self.outbox: Outbox | None = None
+        self.link: HallLink | None = None
         self._watch_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -51,14 +56,19 @@ class Lockerd:
         s.data_dir.mkdir(mode=0o750, parents=True, exist_ok=True)
         ensure_key_file(s.identity_key_path)
         self.store = Store.open(s.db_path)
+        self.outbox = open_outbox(s, self.clock)
         for bus in self.buses.values():
             bus.start()
-        self.service = LockerService(s, self.store, self.buses, self.clock, EventHub())
+        self.service = LockerService(
+            s, self.store, self.buses, self.clock, EventHub(), outbox=self.outbox
+        )
         self.service.sync_bays()
         watch = DoorWatch(self.service, self.buses)
         counts = self.service.reconcile(await watch.read_all_once())
         log.info("reconciled at start-up: %s", counts)
         self._watch_task = asyncio.create_task(watch.run(), name="door-watch")
+        self.link = HallLink(s, self.service, watch, self.outbox, self.clock)
+        await self.link.start()
         api = s.lockerd.api
         self.api = ApiServer(
             self.service,
@@ -74,12 +84,16 @@ class Lockerd:
     async def stop(self) -> None:
         if self.api is not None:
             await self.api.close()
+        if self.link is not None:
+            await self.link.stop()
         if self._watch_task is not None:
             self._watch_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._watch_task
         for bus in self.buses.values():
             await asyncio.to_thread(bus.close)
+        if self.outbox is not None:
+            self.outbox.close()
         if self.store is not None:
             self.store.close()
 

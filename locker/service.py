@@ -45,6 +45,7 @@ from locker.errors import (
 )
 from locker.events import EventHub
 from locker.store import Store, from_iso, utc_iso
+from uplink.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,7 @@ class LockerService:
         clock: Clock,
         events: EventHub,
         *,
+        outbox: Outbox | None = None,
         hash_password: Callable[[str], str] | None = None,
     ) -> None:
         self.settings = settings
@@ -110,6 +112,8 @@ class LockerService:
         self.buses = buses
         self.clock = clock
         self.events = events
+        # the hall's copy of every event, written in the same transaction (None: nobody listens)
+        self.outbox = outbox
         cost = passwords.ScryptCost(
             self.cfg.pickup.scrypt_n, self.cfg.pickup.scrypt_r, self.cfg.pickup.scrypt_p
         )
@@ -140,10 +144,14 @@ class LockerService:
                 self.events.publish(event_type, **fields)
 
     def _emit(self, event_type: str, **fields: Any) -> None:
+        """Record an event for the hall in the current transaction (so it exists exactly when
+        the business change does) and queue it for local subscribers until the commit."""
         if self._pending is None:
-            self.events.publish(event_type, **fields)
-        else:
-            self._pending.append((event_type, fields))
+            # every business change happens in a transaction; an event outside one is a bug
+            raise RuntimeError(f"event {event_type!r} emitted outside a transaction")
+        if self.outbox is not None:
+            self.outbox.append_in(self.store.conn, event_type, fields)
+        self._pending.append((event_type, fields))
 
     def _now(self) -> datetime:
         return self.clock.now()
@@ -253,7 +261,7 @@ class LockerService:
                 actor=staff_id,
                 reason=reason,
             )
-        self._emit("bay", bay_id=bay_id, enabled=enabled)
+            self._emit("bay", bay_id=bay_id, enabled=enabled, actor=staff_id, reason=reason)
         return {"bay_id": bay_id, "enabled": enabled}
 
     # -- status ----------------------------------------------------------------------------
@@ -299,6 +307,27 @@ class LockerService:
             "now": self._now().isoformat(),
             "bays": bays,
             "alarms": alarms,
+        }
+
+    def metrics(self) -> dict[str, Any]:
+        """The locker's part of a telemetry snapshot (docs/mqtt.md "Telemetry")."""
+        bays = self.status()["bays"]
+        offline = {
+            row["subject"]
+            for row in self.store.all(
+                "SELECT subject FROM alarms WHERE kind = 'board_offline' AND cleared_at IS NULL"
+            )
+        }
+        boards = self.boards()
+        return {
+            "bays_total": len(bays),
+            "bays_occupied": sum(b["occupied"] for b in bays),
+            "bays_disabled": sum(not b["enabled"] for b in bays),
+            "doors_open": sum(b["door"] == "open" for b in bays),
+            "door_states": {b["bay_id"]: b["door"] for b in bays},
+            "boards_total": len(boards),
+            "boards_replying": sum(f"{bus}/{board}" not in offline for bus, board in boards),
+            "alarms_active": len(self.store.all("SELECT id FROM alarms WHERE cleared_at IS NULL")),
         }
 
     # -- deposits --------------------------------------------------------------------------
@@ -439,14 +468,14 @@ class LockerService:
                 actor=staff_id,
                 deadline=deadline.isoformat(),
             )
-        self._emit(
-            "deposit_stored",
-            deposit_id=deposit_id,
-            bay_id=bay["id"],
-            case_number=deposit["case_number"],
-            recipient=deposit["recipient_masked_name"],
-            deadline=deadline.isoformat(),
-        )
+            self._emit(
+                "deposit_stored",
+                deposit_id=deposit_id,
+                bay_id=bay["id"],
+                case_number=deposit["case_number"],
+                recipient=deposit["recipient_masked_name"],
+                deadline=deadline.isoformat(),
+            )
         return {
             "deposit_id": deposit_id,
             "bay_id": bay["id"],
@@ -531,6 +560,39 @@ class LockerService:
             utc_iso(now),
         )
         return [self._public_deposit(r, now) for r in rows]
+
+    def report_overdue(self) -> int:
+        """Record, once per deposit, that its pickup deadline passed: an audit row and a
+        ``deposit_overdue`` event for the hall (which sends the reminder and plans the return).
+        Returns how many deposits became overdue now."""
+        now = self._now()
+        with self._tx(durable=False):
+            rows = self.store.all(
+                "SELECT * FROM deposits WHERE state = 'stored' AND deadline_at < ?"
+                " AND overdue_reported_at IS NULL ORDER BY deadline_at",
+                utc_iso(now),
+            )
+            for row in rows:
+                self.store.conn.execute(
+                    "UPDATE deposits SET overdue_reported_at = ? WHERE id = ?",
+                    (utc_iso(now), row["id"]),
+                )
+                self.store.audit(
+                    now,
+                    "deposit_overdue",
+                    bay_id=row["bay_id"],
+                    deposit_id=row["id"],
+                    deadline=row["deadline_at"],
+                )
+                self._emit(
+                    "deposit_overdue",
+                    deposit_id=row["id"],
+                    bay_id=row["bay_id"],
+                    case_number=row["case_number"],
+                    recipient=row["recipient_masked_name"],
+                    deadline=from_iso(row["deadline_at"]).astimezone(self.clock.tz).isoformat(),
+                )
+        return len(rows)
 
     # -- pickup ----------------------------------------------------------------------------
 
@@ -898,14 +960,14 @@ class LockerService:
             else:
                 self.clear_alarm("door_jammed", bay["id"])
                 self.clear_alarm("bay_fault", bay["id"])
-        self._emit(
-            "opening",
-            opening_id=opening_id,
-            bay_id=bay["id"],
-            deposit_id=deposit_id,
-            purpose=purpose,
-            outcome=outcome,
-        )
+            self._emit(
+                "opening",
+                opening_id=opening_id,
+                bay_id=bay["id"],
+                deposit_id=deposit_id,
+                purpose=purpose,
+                outcome=outcome,
+            )
 
     def _settle_deposit(self, deposit_id: int, purpose: Purpose, outcome: str) -> None:
         """Move a deposit on after a successful opening, or back after one that did not happen.
@@ -968,6 +1030,24 @@ class LockerService:
                 continue  # taken before the unlock frame: neither confirms it nor is tamper
             if is_open is not None:
                 self.record_door(bay["id"], "open" if is_open else "closed")
+
+    def set_alarm(self, kind: str, subject: str, active: bool, **detail: Any) -> None:
+        """Raise or clear an alarm to match a condition checked from outside (its own tx)."""
+        if active:
+            with self._tx(durable=False):
+                self.raise_alarm(kind, subject, **detail)
+        else:
+            self.clear_alarm_if_active(kind, subject)
+
+    def apply_settings(
+        self, settings: LockerdSettings, *, changed: str, value: Any, actor: str
+    ) -> None:
+        """Use new settings from now on (a run-time change), audited and reported."""
+        with self._tx():
+            self.store.audit(self._now(), "config_changed", actor=actor, key=changed, value=value)
+            self._emit("config_changed", key=changed, value=value, actor=actor)
+        self.settings = settings
+        self.cfg = settings.lockerd
 
     def clear_alarm_if_active(self, kind: str, subject: str) -> None:
         if (

@@ -102,6 +102,10 @@ SCHEMA: list[str] = [
     );
     CREATE UNIQUE INDEX alarms_one_active ON alarms(kind, subject) WHERE cleared_at IS NULL;
     """,
+    # version 2: overdue deposits are reported to the hall once
+    """
+    ALTER TABLE deposits ADD COLUMN overdue_reported_at TEXT;
+    """,
 ]
 
 

@@ -1,20 +1,38 @@
 """One device process's MQTT 5 connection to its hall broker (docs/mqtt.md).
 
 Threading
-    ``start()`` runs a supervisor thread that owns a paho client and calls ``client.loop()``
-    itself, so paho's callbacks, the outbox drain and the periodic polls all run on that one
-    thread. A fresh paho client is made for every connection attempt: the will must carry the
-    new session number (paho registers the will only in CONNECT, and its built-in reconnect would
+    ``start()`` runs one thread, the network thread, that owns the paho client and calls
+    ``client.loop()`` itself. paho's callbacks, the outbox drain and the periodic polls all run on
+    it, so the drain's state needs no lock. Every socket write happens on it too: the client gets
+    a no-op ``on_socket_register_write``, which is paho's sign that an external loop does the
+    writing, so ``client.publish()`` from any thread only queues the packet (under paho's own
+    lock) and wakes the loop. Without it paho writes at once on the publishing thread, which
+    races the network thread on the socket (with TLS the broker sees "bad record mac") and, for
+    the drain, costs one send per event between reading one PUBACK and the next. With it the
+    loop reads every PUBACK that has come, and the packets queued meanwhile go out together, as
+    with paho's own ``loop_start()``.
+
+    A fresh paho client is made for every connection attempt: the will must carry the new
+    session number (paho registers the will only in CONNECT, and its built-in reconnect would
     resend the old one), and a fresh client has no stale in-flight state of its own to resend
     behind our replay. The broker session is kept across attempts (same client id, Clean Start 0,
     Session Expiry), so the cmd/res subscriptions and messages queued for us survive.
 
+One loop
+    ``client.loop(timeout=LOOP_TIMEOUT_S)`` waits for the socket (or a queued packet), reads
+    everything that has arrived, running the callbacks, and writes everything queued. Then
+    ``OutboxDrain.pump()`` publishes the next events up to ``max_inflight`` and deletes the rows
+    acknowledged in that read, in one transaction (uplink/drain.py). Then, at most every
+    ``EVENT_POLL_S`` and ``TELEMETRY_POLL_S``, the drain looks for newly appended events and
+    sends the latest telemetry.
+
 Reconnecting
     After a failed or lost connection the thread waits a random time in
     ``[reconnect_min_s, min(reconnect_max_s, reconnect_min_s * 2**(n+1))]`` (n = failures in a
-    row), then tries again. paho's ``reconnect_delay_set`` has no jitter, and after a hall broker
-    restart every device of the hall would come back in the same instant; the random spread
-    avoids that herd. A successful CONNACK resets n. The wait is an Event, so ``stop()`` ends it.
+    row, ``backoff_s``), then tries again. paho's ``reconnect_delay_set`` has no jitter, and
+    after a hall broker restart every device of the hall would come back in the same instant;
+    the random spread avoids that herd. A successful CONNACK resets n. The wait is an Event, so
+    ``stop()`` ends it.
 
 Callbacks
     Every paho callback and every periodic job is wrapped: an exception is logged with its
@@ -33,6 +51,7 @@ import functools
 import logging
 import random
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -44,7 +63,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from hallkiosk.clock import Clock
-from uplink.drain import AckWriter, DrainCounters, OutboxDrain
+from uplink.drain import DrainCounters, OutboxDrain
 from uplink.errors import UplinkError
 from uplink.messages import SCHEMA_VERSION, Birth, Will, encode
 from uplink.outbox import Outbox
@@ -54,7 +73,7 @@ from uplink.topics import Leaf, Topics
 
 log = logging.getLogger(__name__)
 
-# paho's select() timeout: the longest a poll below waits when the link is idle.
+# paho's select() timeout: the longest the periodic polls wait when the link is idle.
 LOOP_TIMEOUT_S = 0.05
 # How often an idle connection looks for newly appended events (pickup latency when idle).
 EVENT_POLL_S = 0.1
@@ -86,6 +105,20 @@ class UplinkStats:
     session: int  # the session number of the current or last connection attempt
 
 
+def backoff_s(
+    reconnect_min_s: float, reconnect_max_s: float, failures_before: int, rng: random.Random
+) -> float:
+    """The wait before the next attempt after ``failures_before`` failures in a row (0, 1, ...):
+    uniform in [min, min(max, min * 2**(failures_before + 1))]."""
+    # cap the exponent: 2**64 seconds would only overflow the float for nothing
+    high = min(reconnect_max_s, reconnect_min_s * 2 ** min(failures_before + 1, 32))
+    return rng.uniform(reconnect_min_s, high)
+
+
+def _no_op(*_args: object) -> None:
+    return None
+
+
 class UplinkConnection:
     def __init__(
         self,
@@ -113,7 +146,6 @@ class UplinkConnection:
         self._connected = threading.Event()
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
-        self._acks: AckWriter | None = None
         self._client: mqtt.Client | None = None
         self._drain: OutboxDrain | None = None
 
@@ -145,7 +177,8 @@ class UplinkConnection:
         retain: bool = False,
         properties: Properties | None = None,
     ) -> mqtt.MQTTMessageInfo:
-        """Publish on the current connection; thread-safe (paho locks its own state).
+        """Publish on the current connection; thread-safe: paho queues the packet under its own
+        lock, and the network thread writes it.
 
         Raises ``NotConnected`` when there is no connection: nothing is queued for later, so
         a caller that must not lose the message keeps it itself and retries after
@@ -185,7 +218,6 @@ class UplinkConnection:
             return
         if self._thread is not None:
             raise RuntimeError("UplinkConnection already started")
-        self._acks = AckWriter(self._outbox, self._counters)
         self._thread = threading.Thread(
             target=self._run, name=f"uplink-{self._topics.client_id}", daemon=True
         )
@@ -199,11 +231,8 @@ class UplinkConnection:
             if self._thread.is_alive():
                 log.error("uplink thread did not stop within %s s", timeout_s)
             self._thread = None
-        if self._acks is not None:
-            self._acks.close()  # every acknowledged row deleted before the caller closes the outbox
-            self._acks = None
 
-    # -- supervisor thread ---------------------------------------------------------------------
+    # -- the network thread (one connection after another) -------------------------------------
 
     def _run(self) -> None:
         failures = 0
@@ -220,10 +249,10 @@ class UplinkConnection:
                 self._stopping.wait(self._backoff_s(max(failures, 1) - 1))
 
     def _backoff_s(self, failures_before: int) -> float:
-        low = self._settings.reconnect_min_s
-        # cap the exponent: 2**64 seconds would only overflow the float for nothing
-        high = min(self._settings.reconnect_max_s, low * 2 ** min(failures_before + 1, 32))
-        return self._random.uniform(low, high)
+        settings = self._settings
+        return backoff_s(
+            settings.reconnect_min_s, settings.reconnect_max_s, failures_before, self._random
+        )
 
     def _run_one_connection(self) -> bool:
         """One attempt, and the connection's whole life if it succeeds. True if it got online."""
@@ -237,7 +266,6 @@ class UplinkConnection:
             max_inflight=self._settings.max_inflight,
             batch=self._settings.drain_batch,
             counters=self._counters,
-            acks=self._acks,
         )
         self._client, self._drain = client, drain
         properties = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -258,14 +286,18 @@ class UplinkConnection:
         reached_online = False
         stop_deadline: float | None = None
         disconnect_sent = False
-        next_event_poll = next_telemetry = self._clock.monotonic()
+        # pacing is real time: the injected clock is for timestamps, and a test's ManualClock
+        # would never reach the next poll
+        next_event_poll = next_telemetry = time.monotonic()
         try:
             while True:
                 rc = client.loop(timeout=LOOP_TIMEOUT_S)
                 if rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
+                # the PUBACKs just read: publish the next events, then delete the acked rows
+                self._guarded("outbox drain", drain.pump)
                 reached_online = reached_online or self._connected.is_set()
-                now = self._clock.monotonic()
+                now = time.monotonic()
                 if self._stopping.is_set():
                     if stop_deadline is None:
                         drain.stop()
@@ -286,9 +318,12 @@ class UplinkConnection:
         finally:
             drain.stop()
             self._connected.clear()
+            # rows whose PUBACK was read in the last loop: delete them before the next replay
+            self._guarded("outbox drain", drain.commit_acks)
             if client.is_connected() and not disconnect_sent:
                 # leaving for any other reason (an error above): still let the will mark us offline
                 self._disconnect_with_will(client)
+                client.loop_write()  # nobody calls loop() any more to write the DISCONNECT
         return reached_online
 
     def _disconnect_with_will(self, client: mqtt.Client) -> None:
@@ -308,6 +343,8 @@ class UplinkConnection:
         )
         # Belt and braces: our wrappers already catch everything.
         client.suppress_exceptions = True
+        # Our loop does the writing: paho only queues packets, whichever thread publishes.
+        client.on_socket_register_write = _no_op
         client.max_inflight_messages_set(self._settings.max_inflight)
         tls = self._settings.tls
         if tls.enabled:

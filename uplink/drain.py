@@ -1,15 +1,27 @@
 """Publishing the outbox: events QoS 1 in seq order with bounded in-flight, telemetry QoS 0.
 
 One ``OutboxDrain`` serves one MQTT connection and is driven only from that connection's network
-thread (paho's callbacks and the loop around them), so it needs no lock of its own.
+thread (paho's callbacks and the loop around them, see uplink/connection.py), so it needs no lock
+of its own.
+
+The network loop
+    ``on_puback`` (a paho callback) only records the outcome: it takes the message out of the
+    in-flight map and notes the row to delete, or the refusal. After each ``client.loop()`` the
+    connection calls ``pump()``, which first publishes up to ``max_inflight`` unacknowledged
+    events (``fill``), so the broker has work again at once, and then deletes every row whose
+    successful PUBACK was read in that loop with one ``Outbox.ack_many`` transaction. One
+    commit per burst of PUBACKs instead of one per event, and no second thread taking the GIL
+    back and forth, is what lets the drain keep pace with raw paho (bench/outbox_drain.py).
 
 Order and replay
     Rows are read with ``pending(limit, after_seq=last read seq)`` into a small buffer and
     published in seq order, at most ``max_inflight`` unacknowledged at once. A row is deleted
-    (``outbox.ack``) only on a successful PUBACK of its own message id. When the connection is
-    lost, everything not acknowledged stays in the outbox, and ``start()`` on the next connection
-    reads again from the oldest pending row: the hall may see an event twice, never out of order
-    for the first time, and it deduplicates on (device, id).
+    only after a successful PUBACK of its own message id, a moment later at the end of that
+    loop; if the process dies in that moment the event is published again, which the hall
+    absorbs (dedup on (device, id)). When the connection is lost, everything not acknowledged
+    stays in the outbox, and ``start()`` on the next connection deletes what is still noted,
+    then reads again from the oldest pending row: the hall may see an event twice, never out of
+    order for the first time, and it deduplicates on (device, id).
 
 Refused rows
     A PUBACK with a failure reason code (0x87 Not authorized, 0x99 Payload format invalid, 0x97
@@ -18,14 +30,13 @@ Refused rows
     ``backlog()``; it is logged, counted in ``refused`` and skipped for the rest of this
     connection, so one bad row cannot block the queue. The next connection tries it once more
     (an ACL or broker fix then lets it through). The hall sees the seq gap meanwhile and alarms,
-    which is the right outcome for an event the broker refuses.
+    which is the right outcome for an event the broker refuses. 0x10 "No matching subscribers"
+    is a success: the broker took the message.
 """
 
 from __future__ import annotations
 
 import logging
-import queue
-import threading
 from collections import deque
 from dataclasses import dataclass
 
@@ -45,57 +56,7 @@ class DrainCounters:
     acks: int = 0  # rows deleted after a successful PUBACK
     refused: int = 0  # PUBACKs with a failure code, rows kept
     telemetry: int = 0  # telemetry snapshots published
-    ack_errors: int = 0  # deletes that failed; the row stays and is published again later
-
-
-class AckWriter:
-    """Deletes acknowledged rows on a thread of its own.
-
-    An ack is a SQLite transaction; done on the network thread it would sit between reading one
-    PUBACK and sending the next PUBLISH. SQLite releases the GIL while it works, so here it
-    overlaps the network thread. The row is still deleted only after its successful PUBACK, just
-    a moment later; if the process dies in that moment the event is published again, which the
-    hall absorbs (dedup on (device, id)). ``flush()`` before a replay keeps such repeats out of
-    an ordinary reconnect.
-    """
-
-    def __init__(self, outbox: Outbox, counters: DrainCounters) -> None:
-        self._outbox = outbox
-        self._counters = counters
-        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
-        self._idle = threading.Condition()
-        self._queued = 0
-        self._thread = threading.Thread(target=self._run, name="outbox-acks", daemon=True)
-        self._thread.start()
-
-    def submit(self, row_id: int) -> None:
-        with self._idle:
-            self._queued += 1
-        self._queue.put(row_id)
-
-    def flush(self, timeout_s: float | None = None) -> bool:
-        """Wait until every submitted row is deleted (or failed); False on timeout."""
-        with self._idle:
-            return self._idle.wait_for(lambda: self._queued == 0, timeout=timeout_s)
-
-    def close(self) -> None:
-        """Finish the rows already submitted, then end the thread."""
-        self._queue.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while (row_id := self._queue.get()) is not None:
-            try:
-                self._outbox.ack(row_id)
-                self._counters.acks += 1
-            except Exception:
-                self._counters.ack_errors += 1
-                log.exception("could not delete acknowledged outbox row %d", row_id)
-            finally:
-                with self._idle:
-                    self._queued -= 1
-                    if self._queued == 0:
-                        self._idle.notify_all()
+    ack_errors: int = 0  # deletes that failed; the rows stay and are published again later
 
 
 class OutboxDrain:
@@ -108,7 +69,6 @@ class OutboxDrain:
         max_inflight: int = 20,
         batch: int = 500,
         counters: DrainCounters | None = None,
-        acks: AckWriter | None = None,
     ) -> None:
         if max_inflight < 1 or batch < 1:
             raise ValueError("max_inflight and batch must be at least 1")
@@ -119,13 +79,12 @@ class OutboxDrain:
         self._batch = batch
         # shared across connections when the caller passes its own, so totals survive them
         self.counters = counters if counters is not None else DrainCounters()
-        # None: delete on the calling (network) thread
-        self._acks = acks
         # seq -> reason text of rows the broker refused on this connection
         self.refused_rows: dict[int, str] = {}
         self._inflight: dict[int, OutboxEvent] = {}  # paho mid -> row
         self._buffer: deque[OutboxEvent] = deque()
         self._event_topics: dict[str, str] = {}
+        self._acked: list[int] = []  # rows whose successful PUBACK came, not yet deleted
         self._last_read_seq = 0
         self._exhausted = False  # the last read returned less than asked: poll before reading
         self._active = False
@@ -142,9 +101,7 @@ class OutboxDrain:
         """A new connection: forget what was in flight and replay from the oldest pending row."""
         self._inflight.clear()
         self._buffer.clear()
-        if self._acks is not None:
-            # rows acked on the last connection must be gone before we read from the oldest
-            self._acks.flush()
+        self.commit_acks()  # rows acknowledged earlier must be gone before we read from the oldest
         self.refused_rows.clear()
         self._last_read_seq = 0
         self._exhausted = False
@@ -155,6 +112,25 @@ class OutboxDrain:
         """Publish nothing more; rows in flight stay in the outbox unless their PUBACK comes."""
         self._active = False
 
+    def pump(self) -> None:
+        """Called after every network loop: refill the window, then delete what was acked."""
+        self.fill()
+        self.commit_acks()
+
+    def commit_acks(self) -> None:
+        """Delete, in one transaction, every row whose successful PUBACK has come."""
+        if not self._acked:
+            return
+        rows, self._acked = self._acked, []
+        try:
+            self._outbox.ack_many(rows)
+        except Exception:
+            # the rows stay; the next connection publishes them again and the hall dedups
+            self.counters.ack_errors += len(rows)
+            log.exception("could not delete %d acknowledged outbox rows", len(rows))
+        else:
+            self.counters.acks += len(rows)
+
     def poll(self) -> None:
         """Called periodically: pick up events appended since the outbox last ran dry."""
         self._exhausted = False
@@ -162,7 +138,8 @@ class OutboxDrain:
 
     def fill(self) -> None:
         """Publish buffered and newly read rows until max_inflight are unacknowledged."""
-        while self._active and len(self._inflight) < self._max_inflight:
+        inflight, qos = self._inflight, Leaf.EVENT.qos
+        while self._active and len(inflight) < self._max_inflight:
             if not self._buffer:
                 if self._exhausted:
                     return
@@ -176,7 +153,7 @@ class OutboxDrain:
             topic = self._event_topics.get(event.type)
             if topic is None:  # built (and checked) once per type, not once per event
                 topic = self._event_topics[event.type] = self._topics.event(event.type)
-            info = self._client.publish(topic, event.payload, qos=Leaf.EVENT.qos)
+            info = self._client.publish(topic, event.payload, qos=qos)
             if info.rc != MQTTErrorCode.MQTT_ERR_SUCCESS:
                 # The connection is going away; the row stays and the next start() replays it.
                 log.info(
@@ -184,11 +161,14 @@ class OutboxDrain:
                 )
                 self._active = False
                 return
-            self._inflight[info.mid] = event
+            inflight[info.mid] = event
             self.counters.publishes += 1
 
     def on_puback(self, mid: int, reason_code: ReasonCode) -> bool:
-        """Handle a PUBACK; False if the mid is not one of our events (e.g. the birth)."""
+        """Record a PUBACK; False if the mid is not one of our events (e.g. the birth).
+
+        Nothing is published or deleted here: ``pump()`` does both after the loop that read it.
+        """
         event = self._inflight.pop(mid, None)
         if event is None:
             return False
@@ -204,13 +184,8 @@ class OutboxDrain:
                 reason_code,
                 reason_code.value,
             )
-        # 0x10 "No matching subscribers" is a success: the broker took the message.
-        elif self._acks is not None:
-            self._acks.submit(event.row_id)
-        else:
-            self._outbox.ack(event.row_id)
-            self.counters.acks += 1
-        self.fill()
+        else:  # 0x10 "No matching subscribers" included: the broker took the message
+            self._acked.append(event.row_id)
         return True
 
     def publish_telemetry(self) -> bool:

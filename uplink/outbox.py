@@ -2,7 +2,8 @@
 
 DESIGN §3: every business fact reaches the hall, in order, across broker outages, network loss,
 power cuts and process kills. An event lives here from the moment it is recorded until the broker
-acknowledges it (PUBACK); the publisher drains ``pending()`` in seq order and calls ``ack()``.
+acknowledges it (PUBACK); the publisher drains ``pending()`` in seq order and calls ``ack()`` (or
+``ack_many()`` for a batch).
 
 Durability
     ``append`` is one transaction committed with ``synchronous=FULL`` (the WAL is fsynced): once it
@@ -54,7 +55,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC
 from pathlib import Path
@@ -64,6 +65,7 @@ from typing import Any, Final, NamedTuple, Self
 from hallkiosk.clock import Clock
 from uplink.errors import UplinkError
 from uplink.messages import SCHEMA_VERSION
+from uplink.schema import migrate_in
 
 # device, component and event type are topic segments; the event type becomes the last level
 # of .../evt/{type}, so a bad one is refused at append time, not at publish time
@@ -102,10 +104,6 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
     ),
 )
 
-_CREATE_SCHEMA_TABLE: Final = (
-    "CREATE TABLE IF NOT EXISTS outbox_schema"
-    " (id INTEGER PRIMARY KEY CHECK (id = 1), version INTEGER NOT NULL)"
-)
 _NEXT_SEQ: Final = "UPDATE outbox_state SET last_seq = last_seq + 1 WHERE id = 1 RETURNING last_seq"
 _INSERT_EVENT: Final = (
     "INSERT INTO outbox_events (seq, event_id, type, ts, payload) VALUES (?, ?, ?, ?, ?)"
@@ -114,6 +112,10 @@ _PENDING: Final = (
     "SELECT seq, event_id, type, ts, payload FROM outbox_events WHERE seq > ? ORDER BY seq LIMIT ?"
 )
 _ACK: Final = "DELETE FROM outbox_events WHERE seq = ?"
+# ack_many deletes this many rows per statement: far below SQLite's host-parameter limit
+# (999 before 3.32), and a draining publisher has at most max_inflight acks to write at once.
+ACK_MANY_CHUNK: Final = 500
+_ACK_MANY: Final = "DELETE FROM outbox_events WHERE seq IN ({marks}) RETURNING seq"
 _PUT_TELEMETRY: Final = (
     "INSERT INTO outbox_telemetry (id, ts, payload) VALUES (1, ?, ?)"
     " ON CONFLICT (id) DO UPDATE SET ts = excluded.ts, payload = excluded.payload"
@@ -212,7 +214,7 @@ class Outbox:
         self._conn, self._db_file = _open(path, component)
         self._synchronous = _SYNC_FULL
         # backlog() must not count a million rows under the lock appends wait for. Rows with
-        # seq <= _counted_through are counted once, then kept exact by ack() (seqs are never
+        # seq <= _counted_through are counted once, then kept exact by the acks (seqs are never
         # reused, so nothing new appears below that mark); only newer rows are counted per call.
         # Exact as long as this object is the only one acking this file, as the design has it.
         self._counted_through = 0
@@ -308,6 +310,32 @@ class Outbox:
                 raise _translate(exc, "ack") from exc
             if deleted > 0 and row_id <= self._counted_through:
                 self._counted_events -= 1
+
+    def ack_many(self, row_ids: Sequence[int]) -> None:
+        """Delete many acknowledged events in one transaction: ``ack`` for each, one commit.
+        Repeated or unknown rows do nothing, as with ``ack``. All or none are deleted."""
+        if not row_ids:
+            return
+        with self._lock:
+            conn = self._conn
+            try:
+                self._set_synchronous(_SYNC_NORMAL)  # no fsync, for the reason given in ack()
+                conn.execute("BEGIN IMMEDIATE")
+                try:
+                    deleted: list[tuple[int]] = []
+                    for start in range(0, len(row_ids), ACK_MANY_CHUNK):
+                        chunk = row_ids[start : start + ACK_MANY_CHUNK]
+                        # only "?" marks go into the text; the seqs are bound parameters
+                        marks = ",".join("?" * len(chunk))
+                        statement = _ACK_MANY.format(marks=marks)
+                        deleted += conn.execute(statement, tuple(chunk)).fetchall()
+                    conn.execute("COMMIT")
+                except BaseException:
+                    _rollback(conn)
+                    raise
+            except sqlite3.Error as exc:
+                raise _translate(exc, "ack_many") from exc
+            self._counted_events -= sum(1 for (seq,) in deleted if seq <= self._counted_through)
 
     def take_telemetry(self) -> bytes | None:
         """The latest telemetry payload, removed from the outbox; None when there is none.
@@ -465,21 +493,7 @@ def _migrate(conn: sqlite3.Connection, component: str) -> None:
     """
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute(_CREATE_SCHEMA_TABLE)
-        row = conn.execute("SELECT version FROM outbox_schema WHERE id = 1").fetchone()
-        version = 0 if row is None else int(row[0])
-        if version > len(MIGRATIONS):
-            raise OutboxError(
-                f"outbox schema {version} is newer than this release ({len(MIGRATIONS)})"
-            )
-        for statements in MIGRATIONS[version:]:
-            for statement in statements:
-                conn.execute(statement)
-        conn.execute(
-            "INSERT INTO outbox_schema (id, version) VALUES (1, ?)"
-            " ON CONFLICT (id) DO UPDATE SET version = excluded.version",
-            (len(MIGRATIONS),),
-        )
+        migrate_in(conn, "outbox", MIGRATIONS, OutboxError)
         conn.execute(
             "INSERT INTO outbox_state (id, component, last_seq) VALUES (1, ?, 0)"
             " ON CONFLICT (id) DO NOTHING",

@@ -61,6 +61,14 @@ class UplinkSettings(StrictModel):
     session_expiry_s: Annotated[int, Field(ge=1, le=SESSION_EXPIRY_MAX_S)] = (
         DEFAULT_SESSION_EXPIRY_S
     )
+    # The hall's Ed25519 public key (PEM), installed at provisioning. Empty: every command is
+    # rejected (bad_signature), and the log says that no key is installed.
+    hall_key_file: Path = ""
+    # A command valid for longer than this is refused (window_too_long): it bounds how long the
+    # replay store must keep an id.
+    command_max_window_s: Annotated[float, Field(ge=10, le=86_400)] = 900.0
+    # How far a command's issued_at may be ahead of our clock (devices drift; NTP may be late).
+    command_clock_skew_s: Annotated[float, Field(ge=0, le=3_600)] = 300.0
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

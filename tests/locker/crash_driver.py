@@ -79,11 +79,13 @@ def site_toml(
     scrypt_n: int = 1024,
     poll_interval_ms: int | None = 100,
     bus_options: Mapping[str, int] | None = None,
+    extra: str = "",
 ) -> str:
     """A complete site file (all bays size S); its bus and bay arrays replace the defaults.
 
     ``poll_interval_ms=None`` keeps the packaged door-watch default; ``bus_options`` adds keys
-    to the bus table (e.g. ``inter_frame_gap_ms``).
+    to the bus table (e.g. ``inter_frame_gap_ms``); ``extra`` is appended as is (e.g. an
+    ``[uplink]`` table).
     """
     q = json.dumps  # a JSON string is a valid TOML basic string
     bus = f'[[lockerd.buses]]\nname = "bus0"\nprotocol = {q(protocol)}\nurl = {q(pty_path)}\n'
@@ -102,7 +104,7 @@ def site_toml(
         f"board = {b.board}\nchannel = {b.channel}\n"
         for b in bays
     ]
-    return "\n".join(parts)
+    return "\n".join([*parts, extra])
 
 
 class LockerdDied(RuntimeError):
@@ -203,6 +205,7 @@ class LockerdFactory:
         scrypt_n: int = 1024,
         poll_interval_ms: int | None = 100,
         bus_options: Mapping[str, int] | None = None,
+        extra: str = "",
     ) -> LockerdRunner:
         index = len(self._runners)
         site_dir = self._tmp_path / f"lockerd{index}"
@@ -220,6 +223,7 @@ class LockerdFactory:
                 scrypt_n=scrypt_n,
                 poll_interval_ms=poll_interval_ms,
                 bus_options=bus_options,
+                extra=extra,
             ),
             encoding="utf-8",
         )

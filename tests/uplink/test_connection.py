@@ -1,127 +1,55 @@
 """UplinkConnection against a real mosquitto with the production TLS + ACL config.
 
-The device is "locker-01"/"lockerd" in hall "demo-hall"; the hall side is an MqttProbe with the
-hall's certificate (CN "hall.demo-hall"). Helpers here are also used by test_drain.py.
+The device, broker and hall-probe helpers live in tests/uplink/helpers.py (fixtures registered by
+tests/uplink/conftest.py). The names other test files import from here are re-exported below.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
+import random
 import socket
-from collections.abc import Iterator
-from dataclasses import dataclass
+import ssl
+import threading
 from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
 
-from hallkiosk.clock import SystemClock
 from tests.fixtures import wait_until
-from tests.fixtures.certs import CertAuthority, CertFiles
-from tests.fixtures.mosquitto import Broker, MosquittoFactory, MqttProbe
-from uplink.connection import UplinkConnection
-from uplink.messages import Birth, Presence, Will, decode
-from uplink.outbox import Outbox
-from uplink.session import SessionStore
-from uplink.settings import TlsSettings, UplinkSettings
+from tests.fixtures.certs import CertFiles
+from tests.fixtures.mosquitto import Broker, MqttProbe
+from tests.uplink.helpers import (
+    COMPONENT,
+    DEVICE,
+    HALL_ID,
+    WAIT_S,
+    Device,
+    broker,
+    device_cert,
+    device_settings,
+    hall,
+    make_device,
+    wait_presence,
+)
+from uplink.connection import NotConnected, backoff_s
+from uplink.messages import Birth, Event, Presence, Will, decode
+from uplink.settings import UplinkSettings
 from uplink.topics import HallFilters, Topics
 
-HALL_ID = "demo-hall"
-DEVICE = "locker-01"
-COMPONENT = "lockerd"
-VERSIONS = {"hallkiosk": "0.1.0"}
-WAIT_S = 20.0
-
-
-@dataclass
-class Device:
-    connection: UplinkConnection
-    outbox: Outbox
-    session: SessionStore
-    topics: Topics
-
-
-def device_settings(broker: Broker, cert: CertFiles | None, **overrides: object) -> UplinkSettings:
-    tls = (
-        TlsSettings(ca_file=str(cert.ca), cert_file=str(cert.cert), key_file=str(cert.key))
-        if cert is not None
-        else TlsSettings()
-    )
-    values: dict[str, object] = {
-        "enabled": True,
-        "host": broker.host,
-        "port": broker.port,
-        "tls": tls,
-        # short, so broker restarts in tests are ridden out quickly
-        "reconnect_min_s": 0.05,
-        "reconnect_max_s": 0.5,
-        **overrides,
-    }
-    return UplinkSettings.model_validate(values)
-
-
-@contextlib.contextmanager
-def make_device(
-    tmp_path: Path, settings: UplinkSettings, *, device_id: str = DEVICE
-) -> Iterator[Device]:
-    topics = Topics(HALL_ID, device_id, COMPONENT)
-    clock = SystemClock()
-    outbox = Outbox(tmp_path / "outbox.db", device=device_id, component=COMPONENT, clock=clock)
-    session = SessionStore(tmp_path / "session.db", topics.client_id)
-    connection = UplinkConnection(settings, topics, outbox, session, clock, versions=VERSIONS)
-    try:
-        yield Device(connection, outbox, session, topics)
-    finally:
-        connection.stop()
-        outbox.close()
-        session.close()
-
-
-@pytest.fixture
-def broker(mosquitto: MosquittoFactory) -> Broker:
-    return mosquitto(tls=True, hall_id=HALL_ID)
-
-
-@pytest.fixture
-def device_cert(test_ca: CertAuthority) -> CertFiles:
-    return test_ca.issue_client(DEVICE)
-
-
-@pytest.fixture
-def hall(broker: Broker, test_ca: CertAuthority) -> MqttProbe:
-    probe = broker.connect("hall-probe", cert=test_ca.issue_client(f"hall.{HALL_ID}"))
-    for topic_filter, qos in HallFilters(HALL_ID).subscriptions:
-        probe.subscribe(topic_filter, qos)
-    return probe
-
-
-@pytest.fixture
-def device(tmp_path: Path, broker: Broker, device_cert: CertFiles) -> Iterator[Device]:
-    with make_device(tmp_path, device_settings(broker, device_cert)) as made:
-        yield made
-
-
-def presences(probe: MqttProbe, topics: Topics) -> list[Birth | Will]:
-    return [decode(Presence, payload).root for payload in probe.payloads(topics.presence)]
-
-
-def wait_presence(
-    probe: MqttProbe, topics: Topics, kind: type[Birth | Will], session: int
-) -> Birth | Will:
-    def found() -> Birth | Will | None:
-        return next(
-            (p for p in presences(probe, topics) if type(p) is kind and p.session == session),
-            None,
-        )
-
-    message = wait_until(
-        found,
-        timeout_s=WAIT_S,
-        what=lambda: f"{kind.__name__} session {session}; got {presences(probe, topics)}",
-    )
-    assert message is not None
-    return message
+# re-exported: other test files (test_requests.py, test_commands.py) import them from here
+__all__ = [
+    "COMPONENT",
+    "DEVICE",
+    "HALL_ID",
+    "WAIT_S",
+    "Device",
+    "broker",
+    "device_cert",
+    "device_settings",
+    "hall",
+    "make_device",
+]
 
 
 def test_birth_then_will_on_abrupt_loss_then_next_session(hall: MqttProbe, device: Device) -> None:
@@ -131,6 +59,7 @@ def test_birth_then_will_on_abrupt_loss_then_next_session(hall: MqttProbe, devic
     assert [m.retain for m in hall.messages(device.topics.presence)] == [False]  # live delivery
 
     # Cut the TCP connection under paho without a DISCONNECT: the broker must publish the will.
+    # (The one reach into a private attribute: nothing public should hand out the socket.)
     client = device.connection._client
     assert client is not None
     raw = client.socket()
@@ -202,6 +131,64 @@ def test_a_failing_message_hook_does_not_stop_the_network_thread(
     assert device.connection.stats.connected
 
 
+def test_publish_from_other_threads_is_written_by_the_network_thread_only(
+    hall: MqttProbe, device: Device, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """publish() is thread-safe: paho only queues, the network thread writes. If other threads
+    wrote to the TLS socket themselves, concurrently with the drain's writes, the broker could
+    see corrupt records ("bad record mac") and drop the device."""
+    writers: set[str] = set()
+    original_send = ssl.SSLSocket.send
+
+    def recording_send(sock: ssl.SSLSocket, data: bytes, flags: int = 0) -> int:
+        writers.add(threading.current_thread().name)
+        return original_send(sock, data, flags)
+
+    monkeypatch.setattr(ssl.SSLSocket, "send", recording_send)
+    with pytest.raises(NotConnected):
+        device.connection.publish(device.topics.ack, b"too early", qos=1)
+    backlog = [device.outbox.append("bay_opened", {"n": n}).id for n in range(2000)]
+    device.connection.start()
+    assert device.connection.wait_connected(WAIT_S)
+    sent: list[mqtt.MQTTMessageInfo] = []
+    errors: list[BaseException] = []
+
+    def publish_many(thread_no: int) -> None:
+        try:
+            for n in range(100):
+                payload = f"t{thread_no}-{n}".encode()
+                sent.append(device.connection.publish(device.topics.ack, payload, qos=1))
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [
+        threading.Thread(target=publish_many, args=(no,), name=f"publisher-{no}") for no in range(4)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(WAIT_S)
+    assert errors == []
+    for info in sent:
+        info.wait_for_publish(WAIT_S)
+        assert info.is_published()
+    wait_until(
+        lambda: device.outbox.backlog().events == 0,
+        timeout_s=WAIT_S,
+        what=lambda: f"an empty outbox; {device.connection.stats}",
+    )
+    wait_until(lambda: len(hall.payloads(device.topics.ack)) == 400, timeout_s=WAIT_S)
+    events = device.topics.event("bay_opened")
+    wait_until(
+        lambda: {decode(Event, p).id for p in hall.payloads(events)} == set(backlog),
+        timeout_s=WAIT_S,
+    )
+    stats = device.connection.stats
+    assert stats.connects == 1 and stats.callback_errors == 0 and stats.acks == len(backlog)
+    assert f"uplink-{device.topics.client_id}" in writers
+    assert not {name for name in writers if name.startswith("publisher-")}
+
+
 def test_refused_events_are_kept_and_do_not_block_the_queue(
     tmp_path: Path, broker: Broker, device_cert: CertFiles, hall: MqttProbe
 ) -> None:
@@ -229,20 +216,21 @@ def test_disabled_settings_connect_nothing_and_keep_events(tmp_path: Path) -> No
             embedded.outbox.append("bay_opened", {"bay": bay})
         embedded.connection.start()
         assert not embedded.connection.enabled
-        assert embedded.connection._thread is None  # nothing runs, so nothing can connect
+        # nothing runs, so nothing can connect
+        assert f"uplink-{embedded.topics.client_id}" not in {t.name for t in threading.enumerate()}
         assert embedded.session.current() == 0  # no connection attempt used a session number
         assert embedded.connection.stats.connects == 0
         assert embedded.outbox.backlog().events == 3
 
 
-def test_reconnect_backoff_is_jittered_between_min_and_doubling_cap(tmp_path: Path) -> None:
-    settings = UplinkSettings(reconnect_min_s=1.0, reconnect_max_s=60.0)
-    with make_device(tmp_path, settings) as embedded:
-        for failures in range(10):
-            cap = min(60.0, 2.0 ** (failures + 1))
-            delays = [embedded.connection._backoff_s(failures) for _ in range(200)]
-            assert all(1.0 <= d <= cap for d in delays), (failures, min(delays), max(delays))
-            assert len(set(delays)) > 1  # spread, so a hall's devices do not return in step
+def test_reconnect_backoff_is_jittered_between_min_and_doubling_cap() -> None:
+    rng = random.Random(7)
+    for failures in range(10):
+        cap = min(60.0, 2.0 ** (failures + 1))
+        delays = [backoff_s(1.0, 60.0, failures, rng) for _ in range(200)]
+        assert all(1.0 <= d <= cap for d in delays), (failures, min(delays), max(delays))
+        assert len(set(delays)) > 1  # spread, so a hall's devices do not return in step
+    assert backoff_s(1.0, 60.0, 10_000, rng) <= 60.0  # a long outage: capped, no overflow
 
 
 @pytest.mark.parametrize(

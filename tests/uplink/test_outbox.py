@@ -159,6 +159,23 @@ def test_ack_deletes_and_acking_twice_or_an_unknown_row_is_harmless(outbox: Outb
     assert outbox.pending(ALL) == []
 
 
+def test_ack_many_deletes_a_batch_in_one_go_like_ack_for_each(outbox: Outbox) -> None:
+    events = [outbox.append("alarm.raised", {"n": n}) for n in range(1_200)]
+    assert outbox.backlog().events == 1_200  # counted once: ack_many must keep the count exact
+
+    outbox.ack_many([])
+    # repeated, unknown and out-of-order rows, more than one statement's worth (ACK_MANY_CHUNK)
+    batch = [e.row_id for e in events[1:1_100:2]] * 2 + [9_999, -1] + [events[5].row_id]
+    outbox.ack_many(batch[::-1])
+
+    kept = [e for n, e in enumerate(events) if n % 2 == 0 or n >= 1_100]
+    assert outbox.pending(ALL) == kept
+    assert outbox.backlog().events == len(kept)
+    outbox.ack_many([e.row_id for e in kept])
+    assert outbox.pending(ALL) == []
+    assert outbox.backlog() == Backlog(0, None, False, False)
+
+
 def test_seq_is_never_reused_after_acking_everything_and_reopening(
     tmp_path: Path, clock: ManualClock
 ) -> None:
@@ -563,6 +580,12 @@ class OutboxMachine(RuleBasedStateMachine):
     def ack_pending(self, data: st.DataObject) -> None:
         seq = data.draw(st.sampled_from(sorted(self.model)))
         self.outbox.ack(self.model.pop(seq).row_id)
+
+    @rule(row_ids=st.lists(st.integers(-2, 40), max_size=6))
+    def ack_many_rows(self, row_ids: list[int]) -> None:  # a batch, with repeats and unknowns
+        self.outbox.ack_many(row_ids)
+        for row_id in row_ids:
+            self.model.pop(row_id, None)
 
     @rule(row_id=st.integers(-2, 40))
     def ack_any_row(self, row_id: int) -> None:  # repeated, late and unknown acks
