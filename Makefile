@@ -26,6 +26,7 @@ pytest:
 
 bench: setup
 	$(PY) bench/pickup_latency.py
+	$(PY) bench/outbox_drain.py --events 100000
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis demo-data
