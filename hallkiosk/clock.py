@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
-from datetime import datetime, timedelta, tzinfo
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
@@ -59,3 +59,9 @@ class ManualClock:
         with self._lock:
             self._now += timedelta(seconds=seconds)
             self._mono += seconds
+
+
+def utc_iso(moment: datetime) -> str:
+    """The one way times are stored in SQLite: UTC ISO-8601 with microseconds, so text order is
+    time order (locker, outbox and command tables alike)."""
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")

@@ -198,19 +198,20 @@ def check_runtime_layer(path: Path) -> None:
     layer = config.read_layer(path)
     problems = [
         f"{path}: {key}: not changeable at run time (allowed: {', '.join(RUNTIME_KEYS)})"
-        for key in _leaf_keys(layer.data)
+        for key in flatten(layer.data)
         if key != "schema_version" and key not in RUNTIME_KEYS
     ]
     if problems:
         raise config.ConfigError(problems)
 
 
-def _leaf_keys(data: Mapping[str, Any], prefix: str = "") -> list[str]:
-    keys = []
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Leaf values of nested tables by dotted key: ``{"a": {"b": 1}}`` -> ``{"a.b": 1}``."""
+    out: dict[str, Any] = {}
     for name, value in data.items():
         key = f"{prefix}{name}"
-        keys.extend(_leaf_keys(value, key + ".") if isinstance(value, dict) else [key])
-    return keys
+        out.update(flatten(value, key + ".") if isinstance(value, dict) else {key: value})
+    return out
 
 
 def _load(sources: list[Path], with_defaults: bool) -> LockerdSettings:

@@ -195,8 +195,7 @@ class HallLink:
         }
 
     async def set_config(self, key: str, value: int | float) -> Mapping[str, Any]:
-        previous = self.settings
-        updated = runtime_config.set_value(previous, key, value)
+        updated = runtime_config.set_value(self.settings, key, value)
         self.settings = updated
         self.service.apply_settings(updated, changed=key, value=value, actor=ACTOR)
         return {"key": key, "value": value}

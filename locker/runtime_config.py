@@ -13,11 +13,10 @@ import contextlib
 import math
 import os
 import tempfile
-import tomllib
 from pathlib import Path
 
-from hallkiosk.config import SCHEMA_VERSION, ConfigError
-from locker.config import RUNTIME_KEYS, LockerdSettings, load_settings
+from hallkiosk.config import SCHEMA_VERSION, ConfigError, read_layer
+from locker.config import RUNTIME_KEYS, LockerdSettings, flatten, load_settings
 
 Scalar = int | float
 
@@ -69,23 +68,13 @@ def set_value(settings: LockerdSettings, key: str, value: Scalar) -> LockerdSett
 
 def read_values(path: Path) -> dict[str, Scalar]:
     """The overlay's values by dotted key; an absent file is empty."""
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+    if not path.is_file():
         return {}
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError([f"{path}: unreadable run-time overlay: {exc}"]) from None
-    out: dict[str, Scalar] = {}
-
-    def walk(node: dict[str, object], prefix: str) -> None:
-        for name, item in node.items():
-            if isinstance(item, dict):
-                walk(item, f"{prefix}{name}.")
-            elif isinstance(item, int | float) and name != "schema_version":
-                out[f"{prefix}{name}"] = item
-
-    walk(data, "")
-    return out
+    return {
+        key: value
+        for key, value in flatten(read_layer(path).data).items()
+        if key != "schema_version" and isinstance(value, int | float)
+    }
 
 
 def render(values: dict[str, Scalar]) -> str:

@@ -28,7 +28,7 @@ from typing import Any, Literal
 from drivers.lockboard.bus import LockBus
 from drivers.lockboard.errors import LockboardError
 from drivers.lockboard.types import BoardStatus, OpenReply
-from hallkiosk.clock import Clock
+from hallkiosk.clock import Clock, utc_iso
 from locker import passwords
 from locker.config import LockerdSettings
 from locker.errors import (
@@ -44,7 +44,7 @@ from locker.errors import (
     WrongState,
 )
 from locker.events import EventHub
-from locker.store import Store, from_iso, utc_iso
+from locker.store import Store, from_iso
 from uplink.outbox import Outbox
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,11 @@ import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from hallkiosk.clock import utc_iso
 from locker.errors import LockerError
 
 SCHEMA: list[str] = [
@@ -111,10 +112,6 @@ SCHEMA: list[str] = [
 
 class StoreError(LockerError, RuntimeError):
     code = "store_error"
-
-
-def utc_iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def from_iso(text: str) -> datetime:

@@ -5,8 +5,9 @@ checked in this order; the first failure is the rejection reason:
 
 1. ``malformed``: it does not decode (strict schema).
 2. ``wrong_device``: ``device``/``component`` are not ours (or not the topic's).
-3. ``window_too_long``: ``expires_at - issued_at`` is over ``max_window_s``. This bounds how long
-   an id must be remembered, and so the replay store.
+3. ``window_too_long``: ``expires_at - issued_at`` is over ``max_window_s``. This bounds how
+   long an id must be remembered, and so the replay store. (Both windows are ``[uplink]``
+   settings.)
 4. ``not_yet_valid`` / ``expired``: ``issued_at`` is more than ``clock_skew_s`` ahead of our clock,
    or ``expires_at`` has passed.
 5. ``bad_signature``: Ed25519 over the signing bytes fails with the hall's key (or no key is
@@ -39,7 +40,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final
@@ -48,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from paho.mqtt.client import MQTTMessage
 from pydantic import BaseModel, ValidationError
 
-from hallkiosk.clock import Clock
+from hallkiosk.clock import Clock, utc_iso
 from uplink.connection import NotConnected, UplinkConnection
 from uplink.errors import UplinkError
 from uplink.messages import (
@@ -69,8 +70,6 @@ from uplink.topics import Leaf, TopicError, Topics, parse
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_WINDOW_S: Final = 900.0
-DEFAULT_CLOCK_SKEW_S: Final = 300.0
 PUBACK_TIMEOUT_S: Final = 10.0
 RESEND_INTERVAL_S: Final = 5.0  # a reply whose PUBACK did not come is tried again after this
 STOP_JOIN_S: Final = 10.0
@@ -242,7 +241,7 @@ class CommandStore:
                     "INSERT OR IGNORE INTO command_seen"
                     " (command_id, action, expires_at, accepted_at, state)"
                     " VALUES (?, ?, ?, ?, 'accepted')",
-                    (verdict.command_id, verdict.action, _utc(expires_at), _utc(at)),
+                    (verdict.command_id, verdict.action, utc_iso(expires_at), utc_iso(at)),
                 ).rowcount
                 if not inserted:
                     return False
@@ -298,7 +297,7 @@ class CommandStore:
         with self._transaction() as conn:
             return conn.execute(
                 "DELETE FROM command_seen WHERE state = 'done' AND expires_at < ?",
-                (_utc(before),),
+                (utc_iso(before),),
             ).rowcount
 
     def next_reply(self) -> tuple[int, bytes] | None:
@@ -347,7 +346,7 @@ class CommandStore:
             "INSERT INTO command_audit (at, command_id, action, stage, reason, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (
-                _utc(at),
+                utc_iso(at),
                 command_id,
                 action,
                 stage,
@@ -368,8 +367,8 @@ class CommandHandler:
         public_key: Ed25519PublicKey | None,
         actions: Iterable[Action],
         *,
-        max_window_s: float = DEFAULT_MAX_WINDOW_S,
-        clock_skew_s: float = DEFAULT_CLOCK_SKEW_S,
+        max_window_s: float,
+        clock_skew_s: float,
     ) -> None:
         self._store = store
         self._topics = topics
@@ -618,7 +617,3 @@ def _loose_command_id(payload: bytes) -> str | None:
     if isinstance(command_id, str) and 1 <= len(command_id) <= 64:
         return command_id
     return None
-
-
-def _utc(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="microseconds")

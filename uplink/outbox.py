@@ -57,12 +57,11 @@ import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC
 from pathlib import Path
 from types import TracebackType
 from typing import Any, Final, NamedTuple, Self
 
-from hallkiosk.clock import Clock
+from hallkiosk.clock import Clock, utc_iso
 from uplink.errors import UplinkError
 from uplink.messages import SCHEMA_VERSION
 from uplink.schema import migrate_in
@@ -413,7 +412,7 @@ class Outbox:
         now = self._clock.now()
         if now.utcoffset() is None:
             raise OutboxError("the clock returned a naive time")
-        return now.astimezone(UTC).isoformat(timespec="microseconds")
+        return utc_iso(now)
 
     def _set_synchronous(self, statement: str) -> None:
         """Switch only on change: acks come in runs while draining, appends in bursts."""
