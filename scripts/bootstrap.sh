@@ -8,7 +8,12 @@ PYTHON=${PYTHON:-python3}
 
 # Debian packages the code and the test suite use at run time.
 # mosquitto: the tests start their own broker on a free loopback port (never the system one).
-APT_PACKAGES=(python3 python3-venv python3-dev tzdata mosquitto)
+# pcscd + vsmartcard-vpcd: the PC/SC stack with the virtual reader our virtual cards plug into.
+# libpcsclite-dev + swig: build pyscard where no wheel exists (e.g. some Pi OS releases).
+# libzbar0: the QR decoder the printer-preview tests read codes back with.
+# espeak-ng: spoken prompts. fonts-noto-cjk: Chinese glyphs for ticket previews.
+APT_PACKAGES=(python3 python3-venv python3-dev tzdata mosquitto pcscd vsmartcard-vpcd
+    libpcsclite-dev swig libzbar0 espeak-ng fonts-noto-cjk)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

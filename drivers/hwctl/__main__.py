@@ -1,0 +1,5 @@
+import sys
+
+from drivers.hwctl import main
+
+sys.exit(main())
