@@ -19,7 +19,8 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from drivers.lockboard.bus import LockBus
 from hallkiosk.clock import Clock, SystemClock
@@ -33,6 +34,7 @@ from locker.hall_link import HallLink, open_outbox
 from locker.service import LockerService
 from locker.store import Store
 from uplink.outbox import Outbox
+from uplink.sealing import load_seal_public_key, seal
 
 log = logging.getLogger("lockerd")
 
@@ -60,7 +62,13 @@ class Lockerd:
         for bus in self.buses.values():
             bus.start()
         self.service = LockerService(
-            s, self.store, self.buses, self.clock, EventHub(), outbox=self.outbox
+            s,
+            self.store,
+            self.buses,
+            self.clock,
+            EventHub(),
+            outbox=self.outbox,
+            seal_password=_password_sealer(s.uplink.hall_seal_key_file),
         )
         self.service.sync_bays()
         watch = DoorWatch(self.service, self.buses)
@@ -182,6 +190,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     asyncio.run(_run(settings))
     return 0
+
+
+def _password_sealer(key_file: str) -> Callable[[str, str], str] | None:
+    """Seal pickup passwords to the hall's key, if one is installed (read once at start)."""
+    if not key_file:
+        return None
+    public = load_seal_public_key(Path(key_file))
+    return lambda password, associated: seal(password, public, associated)
 
 
 if __name__ == "__main__":

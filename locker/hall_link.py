@@ -103,7 +103,10 @@ class HallLink:
         self.take_telemetry()
         self.service.report_overdue()
         self._tasks = [
-            asyncio.create_task(self._telemetry_loop(), name="telemetry"),
+            # subscribed here, not when the task first runs: no change is missed in between
+            asyncio.create_task(
+                self._telemetry_loop(self.service.events.subscribe()), name="telemetry"
+            ),
             asyncio.create_task(self._overdue_loop(), name="overdue"),
         ]
         self.connection.start()
@@ -141,8 +144,7 @@ class HallLink:
         }
         self.outbox.put_telemetry(metrics)
 
-    async def _telemetry_loop(self) -> None:
-        changes = self.service.events.subscribe()
+    async def _telemetry_loop(self, changes: asyncio.Queue[dict[str, Any]]) -> None:
         try:
             while True:
                 interval_s = self.settings.lockerd.telemetry.interval_s

@@ -105,8 +105,11 @@ class LockerService:
         *,
         outbox: Outbox | None = None,
         hash_password: Callable[[str], str] | None = None,
+        seal_password: Callable[[str, str], str] | None = None,
     ) -> None:
         self.settings = settings
+        # (password, "device/deposit_id") -> sealed box for the hall (uplink/sealing.py)
+        self._seal_password = seal_password
         self.cfg = settings.lockerd
         self.store = store
         self.buses = buses
@@ -475,6 +478,7 @@ class LockerService:
                 case_number=deposit["case_number"],
                 recipient=deposit["recipient_masked_name"],
                 deadline=deadline.isoformat(),
+                **self._sealed(password, deposit_id),
             )
         return {
             "deposit_id": deposit_id,
@@ -521,7 +525,24 @@ class LockerService:
                 deposit_id=deposit_id,
                 actor=staff_id,
             )
+            self._emit(
+                "password_reissued",
+                deposit_id=deposit_id,
+                bay_id=deposit["bay_id"],
+                case_number=deposit["case_number"],
+                deadline=from_iso(deposit["deadline_at"]).astimezone(self.clock.tz).isoformat()
+                if deposit["deadline_at"]
+                else "",
+                **self._sealed(password, deposit_id),
+            )
         return {"deposit_id": deposit_id, "password": password}
+
+    def _sealed(self, password: str, deposit_id: int) -> dict[str, str]:
+        """The password sealed to the hall's key, bound to this deposit; nothing without a key."""
+        if self._seal_password is None:
+            return {}
+        associated = f"{self.settings.site.device_id}/{deposit_id}"
+        return {"password_sealed": self._seal_password(password, associated)}
 
     def deposits_for(self, identity_hash: str) -> list[dict[str, Any]]:
         if not _HASH_RE.match(identity_hash):

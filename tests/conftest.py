@@ -1,3 +1,38 @@
 """Shared fixtures live in tests/fixtures/ and are loaded here as plugins."""
 
-pytest_plugins = ["tests.fixtures.ptys", "tests.fixtures.processes", "tests.fixtures.mosquitto"]
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+
+import pytest
+
+pytest_plugins = [
+    "tests.fixtures.ptys",
+    "tests.fixtures.processes",
+    "tests.fixtures.mosquitto",
+    "tests.fixtures.pcscd",
+]
+
+
+# Threads that poll hardware by path. One that outlives its test keeps reopening a /dev/pts number
+# the next test's simulator may be given, and breaks that test instead of this one.
+_HARDWARE_THREAD_PREFIXES = ("lockerd-loop", "lockbus-")
+
+
+@pytest.fixture(autouse=True)
+def _no_hardware_thread_outlives_its_test() -> Iterator[None]:
+    before = {t.ident for t in threading.enumerate()}
+    yield
+    deadline = time.monotonic() + 5.0
+    while True:
+        left = [
+            t.name
+            for t in threading.enumerate()
+            if t.ident not in before and t.name.startswith(_HARDWARE_THREAD_PREFIXES)
+        ]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert not left, f"threads left running by this test: {left}"

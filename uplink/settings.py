@@ -64,6 +64,10 @@ class UplinkSettings(StrictModel):
     # The hall's Ed25519 public key (PEM), installed at provisioning. Empty: every command is
     # rejected (bad_signature), and the log says that no key is installed.
     hall_key_file: Path = ""
+    # The hall's X25519 public key (PEM) for sealing pickup passwords into deposit events, so the
+    # hall can send the SMS without ever holding a password in clear. Empty: no password leaves
+    # the device, and the hall raises pickup_password_not_sent (staff hand the code over).
+    hall_seal_key_file: Path = ""
     # A command valid for longer than this is refused (window_too_long): it bounds how long the
     # replay store must keep an id.
     command_max_window_s: Annotated[float, Field(ge=10, le=86_400)] = 900.0
@@ -77,7 +81,7 @@ class UplinkSettings(StrictModel):
                 f"reconnect_max_s ({self.reconnect_max_s}) must be at least reconnect_min_s "
                 f"({self.reconnect_min_s})"
             )
-        if not self.tls.enabled and not _is_loopback(self.host):
+        if not self.tls.enabled and not is_loopback(self.host):
             raise ValueError(
                 f"plain MQTT (no tls files) is allowed only to a loopback address, not "
                 f"{self.host!r}; configure [uplink.tls]"
@@ -85,7 +89,7 @@ class UplinkSettings(StrictModel):
         return self
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     if host.lower() in LOOPBACK_NAMES:
         return True
     try:

@@ -103,15 +103,22 @@ class InProcessLockerd:
         return self
 
     def stop(self) -> None:
+        """Stop the daemon, and always the loop thread, even when the daemon's stop fails:
+        a loop left running would keep polling a pty path a later test may own."""
         if self._loop is None:
             return
-        if self.daemon is not None:
-            self.run(self.daemon.stop())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        if self._thread is not None:
-            self._thread.join(timeout=10)
-        self._loop.close()
-        self._loop = None
+        loop = self._loop
+        try:
+            if self.daemon is not None:
+                self.run(self.daemon.stop())
+        finally:
+            loop.call_soon_threadsafe(loop.stop)
+            if self._thread is not None:
+                self._thread.join(timeout=10)
+                if self._thread.is_alive():
+                    raise RuntimeError("lockerd's loop thread did not stop within 10 s")
+            loop.close()
+            self._loop = None
 
     def run(self, coro: Any, timeout_s: float = 30.0) -> Any:
         assert self._loop is not None

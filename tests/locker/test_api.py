@@ -126,12 +126,16 @@ def test_event_stream_sees_doors_and_alarms(locker: InProcessLockerd) -> None:
             if event["type"] == "alarm" and event["alarm"] == "door_forced":
                 return
 
+    # lockerd's own telemetry loop is a subscriber too
+    before = locker.on_loop(lambda s: len(s.events._subscribers))
     worker = threading.Thread(target=listen, daemon=True)
     worker.start()
     wait_until(
-        lambda: locker.on_loop(lambda s: len(s.events._subscribers)) == 1,
+        lambda: locker.on_loop(lambda s: len(s.events._subscribers)) == before + 1,
         timeout_s=10,
-        what="subscriber registered",
+        what=lambda: (
+            f"subscriber registered; have {locker.on_loop(lambda s: len(s.events._subscribers))}"
+        ),
     )
     locker.sim.control.set_auto_person(False)
     locker.sim.control.force_open(1, 2)

@@ -272,3 +272,41 @@ def test_bad_commands_are_rejected_audited_and_do_nothing(
         "SELECT stage, reason FROM command_audit WHERE command_id = 'cmd-bad'"
     ).fetchall()
     assert len(rows) == 1 and rows[0][0] == "rejected" and rows[0][1]
+
+
+def test_with_a_hall_seal_key_the_password_travels_sealed_to_its_deposit(
+    tmp_path: Path,
+    lockboard_sim: LockboardSimFactory,
+    broker: Broker,
+    hall: HallSide,
+    test_ca: CertAuthority,
+) -> None:
+    from uplink.sealing import SealError, ensure_seal_key, unseal, write_seal_public_key
+
+    seal_key = ensure_seal_key(tmp_path / "hall-seal.key")
+    write_seal_public_key(tmp_path / "hall-seal.pub", seal_key)
+    sim = lockboard_sim(PROTOCOL, boards=(BOARD[PROTOCOL],), channels=16)
+    extra = uplink_toml(broker, test_ca.issue_client(DEVICE), hall.public_key_file)
+    extra = extra.replace(
+        "[uplink.tls]", f'hall_seal_key_file = "{tmp_path / "hall-seal.pub"}"\n[uplink.tls]'
+    )
+    (tmp_path / "locker").mkdir()
+    daemon = InProcessLockerd(tmp_path / "locker", sim, PROTOCOL, channels=6, extra=extra).start()
+    try:
+        deposit_id, _bay, password = daemon.load(ident(7))
+        stored = hall.wait_event("deposit_stored", deposit_id=deposit_id)
+        sealed = stored.data["password_sealed"]
+        assert isinstance(sealed, str) and password not in sealed
+        assert unseal(sealed, seal_key, f"{DEVICE}/{deposit_id}") == password
+        with pytest.raises(SealError):  # bound to its deposit
+            unseal(sealed, seal_key, f"{DEVICE}/{deposit_id + 1}")
+        again = daemon.client.call(
+            "deposit.reissue_password", staff_id="clerk1", deposit_id=deposit_id
+        )
+        reissued = hall.wait_event("password_reissued", deposit_id=deposit_id)
+        assert (
+            unseal(reissued.data["password_sealed"], seal_key, f"{DEVICE}/{deposit_id}")
+            == (again["password"])
+        )
+    finally:
+        daemon.stop()

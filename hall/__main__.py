@@ -1,0 +1,5 @@
+import sys
+
+from hall.cli import main
+
+sys.exit(main())

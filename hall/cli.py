@@ -1,0 +1,383 @@
+"""``hall``: the hall service and its staff/ops command line.
+
+hall [--config FILE]... [--json] serve
+hall call --window N [--category C]... next|recall|skip|finish|show
+hall queue [--category C]...
+hall prereview list [--state S] | show ID | accept ID --by STAFF [--note T]
+hall prereview return ID --by STAFF --item "TEXT" [--item "TEXT"]...   (一次性告知: all at once)
+hall appointments import FILE | list [--day YYYY-MM-DD] | sweep
+hall case add CASE_NUMBER --phone PHONE
+hall devices | alarms [--all] | alarm ack|resolve ID --by STAFF
+hall command DEVICE ACTION [--component C] [--arg KEY=JSON]... [--wait-s S]
+hall keys          (create the hall's keys; print the public ones for provisioning)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from hall.appointments.http_import import AppointmentImportServer
+from hall.appointments.importer import parse_csv, parse_json
+from hall.command_client import CommandClient
+from hall.errors import HallError
+from hall.server import HallServer
+from hall.service import Hall
+from hall.settings import HallSettings, load_hall_settings
+from hallkiosk.clock import SystemClock
+from hallkiosk.errors import HallkioskError
+from uplink.sealing import ensure_seal_key, write_seal_public_key
+from uplink.signing import generate_private_key, load_private_key, write_private_key
+from uplink.signing import write_public_key as write_sign_public
+
+log = logging.getLogger("hall")
+
+
+def _print(args: argparse.Namespace, data: Any, text: str | None = None) -> None:
+    if args.json or text is None:
+        print(json.dumps(data, ensure_ascii=False, indent=None if args.json else 2, default=str))
+    else:
+        print(text)
+
+
+def _hall(settings: HallSettings) -> Hall:
+    return Hall(settings, SystemClock(settings.site.timezone))
+
+
+def cmd_serve(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    hall.start()
+    server = HallServer(hall) if settings.hall.mqtt.enabled else None
+    importer = _start_importer(hall)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if server is not None:
+        server.start()
+    log.info(
+        "hall %s serving (mqtt %s)", settings.site.hall_id, "on" if server else "off: embedded only"
+    )
+    stop.wait()
+    if server is not None:
+        server.stop()
+    if importer is not None:
+        importer.stop()
+    hall.close()
+    return 0
+
+
+def _start_importer(hall: Hall) -> Any:
+    cfg = hall.settings.hall.appointments.import_
+    if not cfg.http_enabled:
+        return None
+    server = AppointmentImportServer(
+        cfg,
+        hasher=hall.hasher,
+        tz=hall.clock.tz,
+        on_import=lambda result: dict(hall.appointments.store_records(result.records)),
+    )
+    server.start()
+    return server
+
+
+def cmd_call(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        q = hall.queue
+        if args.action == "next":
+            ticket = q.call_next(args.window, args.category or None)
+        elif args.action == "recall":
+            ticket = q.recall(args.window)
+        elif args.action == "skip":
+            ticket = q.skip(args.window)
+        elif args.action == "finish":
+            ticket = q.finish(args.window)
+        else:
+            current = q.current(args.window)
+            if current is None:
+                _print(args, {"window": args.window, "ticket": None}, "no ticket called")
+                return 0
+            ticket = current
+        _print(args, ticket.public(), f"window {args.window}: {ticket.label} ({ticket.state})")
+    finally:
+        hall.close()
+    return 0
+
+
+def cmd_queue(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        order = hall.queue.waiting(args.category or None)
+        _print(
+            args,
+            [t.public() for t in order],
+            "\n".join(f"{i + 1:3d}. {t.label} {t.priority}" for i, t in enumerate(order))
+            or "nobody waiting",
+        )
+    finally:
+        hall.close()
+    return 0
+
+
+def cmd_prereview(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        desk = hall.prereview
+        if args.action == "list":
+            subs = desk.list(args.state)
+            _print(
+                args,
+                [s.as_dict() for s in subs],
+                "\n".join(
+                    f"{s.receipt_no} {s.matter_code} {s.state} {s.name_masked or ''}" for s in subs
+                )
+                or "no submissions",
+            )
+        elif args.action == "show":
+            sub = desk.get(args.id)
+            files = [{**f, **hall.intake.describe(f["upload_id"])} for f in sub.files]
+            _print(args, {**sub.as_dict(), "files": files})
+        elif args.action == "accept":
+            sub = desk.accept(args.id, by=args.by, note=args.note or "")
+            _print(args, sub.as_dict(), f"{sub.receipt_no}: accepted")
+        else:
+            sub = desk.return_(args.id, by=args.by, items=args.item or [], note=args.note or "")
+            _print(
+                args, sub.as_dict(), f"{sub.receipt_no}: returned ({len(sub.return_items)} items)"
+            )
+    finally:
+        hall.close()
+    return 0
+
+
+def cmd_appointments(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        if args.action == "import":
+            data = Path(args.file).read_bytes()
+            parse = parse_json if args.file.endswith(".json") else parse_csv
+            result = parse(data, hasher=hall.hasher, tz=hall.clock.tz)
+            summary = hall.appointments.store_records(result.records)
+            errors = [str(e) for e in result.errors]
+            _print(
+                args,
+                {**summary, "errors": errors},
+                f"added {summary['added']}, updated {summary['updated']}, kept "
+                f"{summary['kept']}; {len(errors)} row error(s)\n" + "\n".join(errors),
+            )
+            return 1 if errors else 0
+        if args.action == "sweep":
+            marked = hall.appointments.sweep_no_shows()
+            _print(args, {"no_show": marked}, f"{len(marked)} marked no-show")
+            return 0
+        appts = hall.appointments.today(args.day)
+        _print(
+            args,
+            [a.for_kiosk() for a in appts],
+            "\n".join(
+                f"{a.booking_code} {a.slot_start:%H:%M} {a.matter_name} {a.name_masked} {a.status}"
+                for a in appts
+            )
+            or "no bookings",
+        )
+    finally:
+        hall.close()
+    return 0
+
+
+def cmd_case(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        hall.register_case(args.case_number, phone=args.phone, source="cli")
+        _print(args, {"case_number": args.case_number}, f"case {args.case_number} registered")
+    finally:
+        hall.close()
+    return 0
+
+
+def cmd_devices(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        devices = hall.registry.devices()
+        _print(
+            args,
+            devices,
+            "\n".join(
+                f"{d['device']}/{d['component']}: {d['state']} (session {d['session']}, last seen "
+                f"{d['last_seen']}, {d['active_alarms']} alarm(s))"
+                for d in devices
+            )
+            or "no devices",
+        )
+    finally:
+        hall.close()
+    return 0
+
+
+def cmd_alarms(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        alarms = hall.registry.alarms(include_resolved=args.all)
+        _print(
+            args,
+            alarms,
+            "\n".join(
+                f"#{a['id']} {a['state']:12} {a['device']}/{a['component']} {a['code']} "
+                f"{a['subject']} ({a['raised_at']})"
+                for a in alarms
+            )
+            or "no alarms",
+        )
+    finally:
+        hall.close()
+    return 0
+
+
+def cmd_alarm(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        if args.action == "ack":
+            done = hall.registry.acknowledge(args.id, by=args.by)
+        else:
+            done = hall.registry.resolve(args.id, by=args.by)
+        _print(
+            args,
+            {"id": args.id, "changed": done},
+            f"alarm #{args.id} {'updated' if done else 'unchanged'}",
+        )
+        return 0 if done else 1
+    finally:
+        hall.close()
+
+
+def cmd_keys(args: argparse.Namespace, settings: HallSettings) -> int:
+    path = settings.signing_key_path
+    if not path.exists():
+        write_private_key(path, generate_private_key())
+    sign_pub = path.with_suffix(".pub")
+    write_sign_public(sign_pub, load_private_key(path).public_key())
+    seal = ensure_seal_key(settings.seal_key_path)
+    seal_pub = settings.seal_key_path.with_suffix(".pub")
+    write_seal_public_key(seal_pub, seal)
+    _print(
+        args,
+        {"command_public_key": str(sign_pub), "seal_public_key": str(seal_pub)},
+        f"command key (install as [uplink] hall_key_file): {sign_pub}\n"
+        f"seal key (install as [uplink] hall_seal_key_file): {seal_pub}",
+    )
+    return 0
+
+
+def cmd_command(args: argparse.Namespace, settings: HallSettings) -> int:
+    command_args: dict[str, Any] = {}
+    for item in args.arg or []:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise HallError(f"--arg {item!r}: expected KEY=VALUE", code="usage")
+        try:
+            command_args[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            command_args[key] = raw
+    hall = _hall(settings)
+    try:
+        with CommandClient(hall) as client:
+            result = client.send_and_wait(
+                args.device, args.component, args.action, command_args, wait_s=args.wait_s
+            )
+        _print(
+            args,
+            result,
+            "\n".join(f"{a['status']}: {json.dumps(a, ensure_ascii=False)}" for a in result["acks"])
+            or "no acknowledgement",
+        )
+        return 0 if result["acks"] else 1
+    finally:
+        hall.close()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="hall", description="hallkiosk hall service")
+    p.add_argument("--config", action="append", default=[], help="config layer (repeatable)")
+    p.add_argument("--json", action="store_true")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("serve").set_defaults(fn=cmd_serve)
+    c = sub.add_parser("call")
+    c.add_argument("--window", type=int, required=True)
+    c.add_argument("--category", action="append")
+    c.add_argument("action", choices=["next", "recall", "skip", "finish", "show"])
+    c.set_defaults(fn=cmd_call)
+    q = sub.add_parser("queue")
+    q.add_argument("--category", action="append")
+    q.set_defaults(fn=cmd_queue)
+    pr = sub.add_parser("prereview")
+    pr.add_argument("action", choices=["list", "show", "accept", "return"])
+    pr.add_argument("id", nargs="?")
+    pr.add_argument("--state", choices=["pending", "accepted", "returned"])
+    pr.add_argument("--by", default="")
+    pr.add_argument("--note")
+    pr.add_argument("--item", action="append")
+    pr.set_defaults(fn=cmd_prereview)
+    ap = sub.add_parser("appointments")
+    ap.add_argument("action", choices=["import", "list", "sweep"])
+    ap.add_argument("file", nargs="?")
+    ap.add_argument("--day")
+    ap.set_defaults(fn=cmd_appointments)
+    cs = sub.add_parser("case")
+    cs.add_argument("action", choices=["add"])
+    cs.add_argument("case_number")
+    cs.add_argument("--phone", required=True)
+    cs.set_defaults(fn=cmd_case)
+    sub.add_parser("devices").set_defaults(fn=cmd_devices)
+    al = sub.add_parser("alarms")
+    al.add_argument("--all", action="store_true")
+    al.set_defaults(fn=cmd_alarms)
+    a1 = sub.add_parser("alarm")
+    a1.add_argument("action", choices=["ack", "resolve"])
+    a1.add_argument("id", type=int)
+    a1.add_argument("--by", required=True)
+    a1.set_defaults(fn=cmd_alarm)
+    sub.add_parser("keys").set_defaults(fn=cmd_keys)
+    cm = sub.add_parser("command")
+    cm.add_argument("device")
+    cm.add_argument("action")
+    cm.add_argument("--component", default="lockerd")
+    cm.add_argument("--arg", action="append")
+    cm.add_argument("--wait-s", type=float, default=10.0)
+    cm.set_defaults(fn=cmd_command)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.cmd == "serve" else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    if args.cmd == "prereview" and args.action != "list" and not args.id:
+        print("hall prereview: an ID or receipt number is required", file=sys.stderr)
+        return 2
+    try:
+        settings = load_hall_settings(args.config)
+        code: int = args.fn(args, settings)
+        return code
+    except HallkioskError as exc:
+        print(
+            f"error [{exc.code}]: {exc.detail}\n  {exc.message_zh}\n  {exc.message_en}",
+            file=sys.stderr,
+        )
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
+
+
+__all__ = ["main", "time"]

@@ -1,0 +1,463 @@
+"""``Hall``: the hall service as a library. ``hall serve`` wraps it in an MQTT server; the
+embedded default runs it in process, so a kiosk works with no broker at all.
+
+Requests (docs/hall.md "Requests") are answered by ``handle_request(device, kind, args)``, which
+returns the result object or raises a ``HallError`` whose code and two messages become the
+response's error. Device messages (presence, events, telemetry, acks) go to the registry.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sqlite3
+import threading
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any
+
+from hall.appointments.book import AppointmentBook
+from hall.errors import HallError, RequestInvalid
+from hall.notify import make_sender
+from hall.notify.dispatcher import NotificationDispatcher
+from hall.notify.errors import NotifyError
+from hall.notify.queue import enqueue as _enqueue
+from hall.notify.senders import NotificationSender
+from hall.prereview.intake import UploadIntake
+from hall.prereview.review import PreReviewDesk
+from hall.queue import Issued, QueueAuthority
+from hall.registry import DeviceRegistry
+from hall.settings import HallSettings
+from hall.store import HallStore
+from hallkiosk.clock import Clock, utc_iso
+from hallkiosk.privacy import IdentityHasher, ensure_key_file
+from uplink.messages import Event
+from uplink.sealing import SealError, ensure_seal_key, unseal
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[str, Mapping[str, Any]], dict[str, Any]]
+_HASH = re.compile(r"^[0-9a-f]{64}$")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+SWEEP_INTERVAL_S = 30.0
+
+
+def _issued(issued: Issued) -> dict[str, Any]:
+    return {
+        **issued.ticket.public(),
+        "people_ahead": issued.people_ahead,
+        "wait_estimate_s": issued.wait_estimate_s,
+        "reprint": issued.reprint,
+    }
+
+
+def _identity(args: Mapping[str, Any]) -> str | None:
+    value = args.get("identity_hash")
+    if value is None:
+        return None
+    if not isinstance(value, str) or not _HASH.match(value):
+        raise RequestInvalid("identity_hash: 64 lower-case hex characters")
+    return value
+
+
+class Hall:
+    def __init__(
+        self,
+        settings: HallSettings,
+        clock: Clock,
+        *,
+        sender: NotificationSender | None = None,
+        on_appointments_changed: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        cfg = settings.hall
+        self.store = HallStore.open(settings.db_path)
+        ensure_key_file(settings.identity_key_path)
+        self.hasher = IdentityHasher.from_file(settings.identity_key_path)
+        self.seal_key = ensure_seal_key(settings.seal_key_path)
+        self.queue = QueueAuthority(self.store, cfg.queue, clock)
+        self._appointment_listeners: list[Callable[[str], None]] = []
+        if on_appointments_changed is not None:
+            self._appointment_listeners.append(on_appointments_changed)
+        self.appointments = AppointmentBook(
+            self.store,
+            cfg.appointments,
+            cfg.queue,
+            self.queue,
+            clock,
+            on_change=self._appointments_changed,
+        )
+        self.intake = UploadIntake(self.store, cfg.prereview, settings.prereview_dir, clock)
+        self.prereview = PreReviewDesk(self.store, cfg.prereview, self.intake, clock)
+        self.registry = DeviceRegistry(self.store, cfg.registry, clock)
+        self.registry.on_event("alarm", self._on_alarm_event)
+        self.registry.on_event("deposit_stored", self._on_deposit_stored)
+        self.registry.on_event("password_reissued", self._on_deposit_stored)
+        self.registry.on_event("deposit_overdue", self._on_deposit_overdue)
+        self.registry.on_event("ticket_issued_offline", self._on_offline_ticket)
+        self.notifier = NotificationDispatcher(
+            self.store.connect_new,
+            sender or make_sender(cfg.notify, clock=clock, base_dir=settings.site.data_dir),
+            clock,
+            cfg.notify,
+            unseal=self._unseal,
+            on_alarm=self._notify_alarm,
+        )
+        self._handlers: dict[str, Handler] = {
+            "catalog": self._catalog,
+            "ticket.issue": self._ticket_issue,
+            "ticket.status": self._ticket_status,
+            "appointment.lookup": self._appointment_lookup,
+            "appointment.checkin": self._appointment_checkin,
+            "appointment.sync": lambda _d, _a: self.appointments.sync_payload(),
+            "prereview.upload": lambda d, a: self.intake.chunk(d, a).as_result(),
+            "prereview.submit": self._prereview_submit,
+            "prereview.status": self._prereview_status,
+        }
+        self._stop = threading.Event()
+        self._sweeper: threading.Thread | None = None
+        self._started = False
+
+    # -- lifecycle ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Become the serving process: recover ticket numbers, then start the notification
+        sender and the periodic sweep. CLI tools use a Hall without starting it."""
+        self.queue.recover_numbers()
+        self._started = True
+        self.notifier.start()
+        self._sweeper = threading.Thread(target=self._sweep_loop, name="hall-sweep", daemon=True)
+        self._sweeper.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._sweeper is not None:
+            self._sweeper.join(timeout=5)
+        if self._started:
+            self.notifier.stop()
+            self.queue.mark_clean_stop()
+        self.store.close()
+
+    def add_appointment_listener(self, listener: Callable[[str], None]) -> None:
+        self._appointment_listeners.append(listener)
+
+    def _appointments_changed(self, day: str) -> None:
+        for listener in self._appointment_listeners:
+            try:
+                listener(day)
+            except Exception:
+                log.exception("appointment listener failed")
+
+    def _sweep_loop(self) -> None:
+        while not self._stop.wait(SWEEP_INTERVAL_S):
+            try:
+                self.sweep()
+            except Exception:
+                log.exception("sweep failed")
+
+    def sweep(self) -> None:
+        self.queue.expire_past_days()
+        self.appointments.sweep_no_shows()
+        self.intake.expire()
+        self.registry.prune()
+        self._booking_reminders()
+
+    # -- requests ----------------------------------------------------------------------------
+
+    @property
+    def request_kinds(self) -> tuple[str, ...]:
+        return tuple(self._handlers)
+
+    def handle_request(self, device: str, kind: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        handler = self._handlers.get(kind)
+        if handler is None:
+            raise RequestInvalid(f"unknown request kind {kind!r}", code="unknown_request")
+        return handler(device, args)
+
+    def _catalog(self, _device: str, _args: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "hall": {"name_zh": self.settings.hall.name_zh, "name_en": self.settings.hall.name_en},
+            "categories": self.queue.catalog(),
+            "matters": self.prereview.catalog(),
+        }
+
+    def _ticket_issue(self, device: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        category = args.get("category")
+        if not isinstance(category, str):
+            raise RequestInvalid("category: missing")
+        priority = args.get("priority", "normal")
+        if priority not in ("normal", "green"):
+            raise RequestInvalid("priority: normal or green (bookings check in instead)")
+        issued = self.queue.issue(
+            category_id=category,
+            device=device,
+            identity_hash=_identity(args),
+            priority=priority,
+        )
+        return _issued(issued)
+
+    def _ticket_status(self, _device: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        ticket_id = args.get("ticket_id")
+        if not isinstance(ticket_id, str):
+            raise RequestInvalid("ticket_id: missing")
+        ticket = self.queue.get(ticket_id)
+        ahead, wait_s = self.queue.position(ticket_id)
+        return {**ticket.public(), "people_ahead": ahead, "wait_estimate_s": wait_s}
+
+    def _appointment_lookup(self, _device: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        found = self.appointments.lookup(
+            identity_hash=_identity(args), booking_code=_opt(args, "booking_code")
+        )
+        return {"appointments": [a.for_kiosk() for a in found]}
+
+    def _appointment_checkin(self, device: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        result = self.appointments.check_in(
+            device=device,
+            identity_hash=_identity(args),
+            booking_code=_opt(args, "booking_code"),
+        )
+        return {"appointment": result.appointment.for_kiosk(), **_issued(result.issued)}
+
+    def _prereview_submit(self, device: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        sub = self.prereview.submit(device, args)
+        return {
+            "submission_key": sub.id,
+            "receipt_no": sub.receipt_no,
+            "state": sub.state,
+            "submitted_at": sub.submitted_at,
+        }
+
+    def _prereview_status(self, _device: str, args: Mapping[str, Any]) -> dict[str, Any]:
+        return {
+            "submissions": [
+                {
+                    "receipt_no": s.receipt_no,
+                    "matter_code": s.matter_code,
+                    "state": s.state,
+                    "submitted_at": s.submitted_at,
+                    "decided_at": s.decided_at,
+                    "return_items": s.return_items,
+                }
+                for s in self.prereview.status(args)
+            ]
+        }
+
+    # -- events ------------------------------------------------------------------------------
+
+    def _on_alarm_event(self, conn: sqlite3.Connection, event: Event) -> None:
+        code = str(event.data.get("alarm", "unknown"))
+        subject = str(event.data.get("subject", ""))
+        if event.data.get("active", True):
+            self.registry.raise_alarm(
+                conn,
+                device=event.device,
+                component=event.component,
+                code=code,
+                subject=subject,
+                details=dict(event.data),
+            )
+        else:
+            self.registry.clear_alarm(
+                conn,
+                device=event.device,
+                component=event.component,
+                code=code,
+                subject=subject,
+                by=event.device,
+            )
+
+    def _case_phone(self, conn: sqlite3.Connection, case_number: str) -> str | None:
+        row = conn.execute(
+            "SELECT phone FROM cases WHERE case_number = ?", (case_number,)
+        ).fetchone()
+        return str(row["phone"]) if row and row["phone"] else None
+
+    def _on_deposit_stored(self, conn: sqlite3.Connection, event: Event) -> None:
+        case_number = str(event.data.get("case_number", ""))
+        sealed = event.data.get("password_sealed")
+        phone = self._case_phone(conn, case_number)
+        problem = None
+        if phone is None:
+            problem = "no phone number is known for this case"
+        elif not isinstance(sealed, str):
+            problem = "the locker sent no sealed password (no hall seal key installed?)"
+        if problem is not None:
+            self.registry.raise_alarm(
+                conn,
+                device=event.device,
+                component=event.component,
+                code="pickup_password_not_sent",
+                subject=case_number,
+                details={
+                    "case_number": case_number,
+                    "problem": problem,
+                    "deposit_id": event.data.get("deposit_id"),
+                },
+            )
+            return
+        assert phone is not None and isinstance(sealed, str)
+        try:
+            self._enqueue_pickup(conn, event, case_number, phone, sealed)
+        except NotifyError as exc:
+            self.registry.raise_alarm(
+                conn,
+                device=event.device,
+                component=event.component,
+                code="pickup_password_not_sent",
+                subject=case_number,
+                details={"case_number": case_number, "problem": exc.detail},
+            )
+
+    def _enqueue_pickup(
+        self, conn: sqlite3.Connection, event: Event, case_number: str, phone: str, sealed: str
+    ) -> None:
+        enqueue(
+            conn,
+            kind="pickup_password",
+            recipient_phone=phone,
+            params={
+                "case_no": case_number,
+                "location": f"{self.settings.hall.name_zh} {event.device}"
+                f" {event.data.get('bay_id', '')}",
+                "deadline": str(event.data.get("deadline", ""))[:10],
+            },
+            dedup_key=f"deposit:{event.device}:{event.data.get('deposit_id')}:{event.id}",
+            sealed_secret=f"{event.device}/{event.data.get('deposit_id')}|{sealed}".encode(),
+        )
+
+    def _unseal(self, blob: bytes) -> str:
+        associated, _, sealed = blob.decode().partition("|")
+        try:
+            return unseal(sealed, self.seal_key, associated)
+        except SealError as exc:
+            raise HallError(str(exc)) from None
+
+    def _on_deposit_overdue(self, conn: sqlite3.Connection, event: Event) -> None:
+        case_number = str(event.data.get("case_number", ""))
+        phone = self._case_phone(conn, case_number)
+        if phone is None:
+            return
+        try:
+            self._enqueue_overdue(conn, event, case_number, phone)
+        except NotifyError as exc:
+            log.warning("overdue reminder for case %s not queued: %s", case_number, exc.detail)
+
+    def _enqueue_overdue(
+        self, conn: sqlite3.Connection, event: Event, case_number: str, phone: str
+    ) -> None:
+        enqueue(
+            conn,
+            kind="overdue_reminder",
+            recipient_phone=phone,
+            params={
+                "case_no": case_number,
+                "location": f"{self.settings.hall.name_zh} {event.device}",
+                "deadline": str(event.data.get("deadline", ""))[:10],
+            },
+            dedup_key=f"overdue:{event.device}:{event.data.get('deposit_id')}",
+        )
+
+    def _on_offline_ticket(self, conn: sqlite3.Connection, event: Event) -> None:
+        d = event.data
+        try:
+            issued_at = datetime.fromisoformat(str(d["issued_at"]))
+            if issued_at.tzinfo is None:
+                raise ValueError("issued_at needs an offset")
+            ticket = self.queue.merge_offline(
+                ticket_id=str(d["ticket_id"]),
+                device=event.device,
+                category_id=str(d["category"]),
+                number=int(str(d["number"])),
+                issued_at=issued_at,
+                priority=str(d.get("priority", "normal")),  # type: ignore[arg-type]
+                identity_hash=identity
+                if isinstance(identity := d.get("identity_hash"), str)
+                else None,
+            )
+        except (KeyError, ValueError, HallError) as exc:
+            # the applicant holds this ticket: staff must see the problem, nothing is dropped
+            self.registry.raise_alarm(
+                conn,
+                device=event.device,
+                component=event.component,
+                code="offline_ticket_rejected",
+                subject=str(d.get("ticket_id", event.id)),
+                details={"problem": str(exc), "event_id": event.id},
+            )
+            return
+        log.info("merged offline ticket %s from %s", ticket.label, event.device)
+
+    def _notify_alarm(self, code: str, details: dict[str, object]) -> None:
+        with self.store.transaction() as conn:
+            self.registry.raise_alarm(
+                conn,
+                device="hall",
+                component="notify",
+                code=code,
+                subject=str(details.get("id", "")),
+                details=dict(details),
+            )
+
+    def _booking_reminders(self) -> None:
+        before = self.settings.hall.appointments.reminder_before_s
+        if not before:
+            return
+        now = self.clock.now()
+        rows = self.store.all(
+            "SELECT * FROM appointments WHERE status = 'booked' AND phone IS NOT NULL"
+            " AND slot_start > ? AND slot_start <= ?",
+            utc_iso(now),
+            utc_iso(now + timedelta(seconds=before)),
+        )
+        with self.store.transaction() as conn:
+            for r in rows:
+                try:
+                    slot = datetime.fromisoformat(r["slot_start"]).astimezone(self.clock.tz)
+                    enqueue(
+                        conn,
+                        kind="booking_reminder",
+                        recipient_phone=r["phone"],
+                        params={
+                            "booking_code": r["booking_code"],
+                            "matter": r["matter_name"],
+                            "slot": slot.strftime("%Y-%m-%d %H:%M"),
+                            "place": r["place"] or self.settings.hall.name_zh,
+                        },
+                        dedup_key=f"booking:{r['booking_code']}:reminder",
+                    )
+
+                except NotifyError as exc:
+                    log.warning(
+                        "reminder for booking %s not queued: %s", r["booking_code"], exc.detail
+                    )
+
+    # -- cases -------------------------------------------------------------------------------
+
+    def register_case(
+        self, case_number: str, *, phone: str | None, source: str, identity_hash: str | None = None
+    ) -> None:
+        """Where the pickup SMS for a case goes (imported from the case system, or entered)."""
+        with self.store.transaction() as conn:
+            conn.execute(
+                "INSERT INTO cases (case_number, phone, identity_hash, source, updated_at)"
+                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_number) DO UPDATE SET"
+                " phone = excluded.phone, identity_hash = excluded.identity_hash,"
+                " source = excluded.source, updated_at = excluded.updated_at",
+                (case_number, phone, identity_hash, source, utc_iso(self.clock.now())),
+            )
+
+
+def enqueue(conn: sqlite3.Connection, **fields: Any) -> None:
+    """Queue one SMS inside the caller's transaction. A message that cannot be built (a bad
+    phone number, a missing field) raises NotifyError, which the caller turns into an alarm."""
+    _enqueue(conn, **fields)
+
+
+def _opt(args: Mapping[str, Any], key: str) -> str | None:
+    value = args.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not 1 <= len(value) <= 64:
+        raise RequestInvalid(f"{key}: malformed")
+    return value

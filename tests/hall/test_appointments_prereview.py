@@ -1,0 +1,181 @@
+"""Appointments (import, check-in windows, no-shows, the kiosk list) and pre-review intake
+(resumable chunks, submission, the department's decision and the notification it queues)."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from hall.appointments.importer import parse_csv
+from hall.errors import AppointmentForfeited, AppointmentTooEarly, RequestInvalid, UploadError
+from hall.notify.queue import list_recent
+from hall.prereview.review import AlreadyDecided
+from hall.service import Hall
+from hallkiosk.clock import ManualClock
+from hallkiosk.privacy import gb11643_check_digit
+from tests.hall.helpers import local, make_hall
+
+
+def id_number(serial: int) -> str:
+    first17 = f"33010619800101{serial:03d}"
+    return first17 + gb11643_check_digit(first17)
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    return ManualClock(local(2026, 11, 23, 8, 0))
+
+
+@pytest.fixture
+def hall(tmp_path: Path, clock: ManualClock) -> Hall:
+    made = make_hall(tmp_path, clock)
+    yield made
+    made.close()
+
+
+def import_bookings(hall: Hall, rows: list[tuple[str, str, str]]) -> None:
+    lines = ["booking_code,id_number,name,matter_code,matter_name,area,slot_start,slot_end,phone"]
+    for code, idn, start in rows:
+        lines.append(
+            f"{code},{idn},张小三,SS-0101,养老保险参保,social-security,"
+            f"2026-11-23 {start}:00,2026-11-23 {start[:2]}:59:00,13800138000"
+        )
+    result = parse_csv("\n".join(lines).encode(), hasher=hall.hasher, tz=hall.clock.tz)
+    assert not result.errors, result.errors
+    hall.appointments.store_records(result.records)
+
+
+def test_check_in_windows_and_no_show(hall: Hall, clock: ManualClock) -> None:
+    person = id_number(1)
+    import_bookings(hall, [("BK0001", person, "10:00"), ("BK0002", id_number(2), "09:00")])
+    identity = hall.hasher.hash_id_number(person)
+    synced = hall.handle_request("kiosk-01", "appointment.sync", {})
+    assert [a["booking_code"] for a in synced["appointments"]] == ["BK0002", "BK0001"]
+    assert person not in repr(synced)  # hashed identities only
+    assert synced["appointments"][1]["identity_hash"] == identity
+    # 08:00 is more than 30 minutes before 10:00
+    with pytest.raises(AppointmentTooEarly):
+        hall.handle_request("kiosk-01", "appointment.checkin", {"identity_hash": identity})
+    clock.advance(90 * 60)  # 09:30: inside the window
+    checked = hall.handle_request("kiosk-01", "appointment.checkin", {"identity_hash": identity})
+    assert checked["priority"] == "appointment" and checked["appointment"]["status"] == "checked_in"
+    # BK0002 (09:00) lapses after 10:00; the sweep marks it no-show
+    clock.advance(31 * 60 + 1)  # 10:01:01
+    assert hall.appointments.sweep_no_shows() == ["BK0002"]
+    with pytest.raises(AppointmentForfeited) as exc:
+        hall.handle_request("kiosk-01", "appointment.checkin", {"booking_code": "BK0002"})
+    assert "放弃" in exc.value.message_zh
+
+
+def test_late_check_in_past_an_hour_is_given_up_at_once(hall: Hall, clock: ManualClock) -> None:
+    import_bookings(hall, [("BK0003", id_number(3), "08:00")])
+    clock.advance(3600 + 1)  # 09:00:01, before any sweep
+    with pytest.raises(AppointmentForfeited):
+        hall.handle_request("kiosk-01", "appointment.checkin", {"booking_code": "BK0003"})
+    assert hall.appointments.get("BK0003").status == "no_show"
+
+
+def test_checked_in_booking_is_ordered_by_slot_time_ahead_of_normal(
+    hall: Hall, clock: ManualClock
+) -> None:
+    import_bookings(hall, [("BK0010", id_number(10), "09:00")])
+    clock.advance(3600)  # 09:00
+    normal = hall.handle_request("kiosk-01", "ticket.issue", {"category": "ss-submit"})
+    clock.advance(60)
+    booked = hall.handle_request("kiosk-01", "appointment.checkin", {"booking_code": "BK0010"})
+    order = [t.id for t in hall.queue.waiting(["ss-submit"])]
+    assert order == [booked["ticket_id"], normal["ticket_id"]]
+
+
+def upload(hall: Hall, data: bytes, chunk: int, only: list[int] | None = None) -> tuple[str, dict]:
+    upload_id = uuid.uuid4().hex
+    total = len(data)
+    chunks = -(-total // chunk)
+    state: dict[str, object] = {}
+    for index in only if only is not None else range(chunks):
+        part = data[index * chunk : (index + 1) * chunk]
+        state = hall.handle_request(
+            "kiosk-01",
+            "prereview.upload",
+            {
+                "upload_id": upload_id,
+                "file_name": "id_card.jpg",
+                "total_bytes": total,
+                "sha256": hashlib.sha256(data).hexdigest(),
+                "chunk_bytes": chunk,
+                "index": index,
+                "chunk_sha256": hashlib.sha256(part).hexdigest(),
+                "data": base64.b64encode(part).decode(),
+            },
+        )
+    return upload_id, state
+
+
+def test_chunked_upload_resumes_and_checks_every_checksum(hall: Hall) -> None:
+    data = os.urandom(10_000)
+    upload_id, state = upload(hall, data, 4096, only=[0, 2])
+    assert state["missing"] == [1] and state["complete"] is False
+    status = hall.handle_request("kiosk-01", "prereview.upload", {"upload_id": upload_id})
+    assert status["missing"] == [1]
+    part = data[4096:8192]
+    args = {
+        "upload_id": upload_id,
+        "file_name": "id_card.jpg",
+        "total_bytes": len(data),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "chunk_bytes": 4096,
+        "index": 1,
+        "chunk_sha256": hashlib.sha256(bytes([part[0] ^ 0xFF]) + part[1:]).hexdigest(),
+        "data": base64.b64encode(part).decode(),
+    }
+    with pytest.raises(UploadError, match="checksum"):
+        hall.handle_request("kiosk-01", "prereview.upload", args)
+    args["chunk_sha256"] = hashlib.sha256(part).hexdigest()
+    done = hall.handle_request("kiosk-01", "prereview.upload", args)
+    assert done["complete"] is True and done["missing"] == []
+    assert hall.intake.file_path(upload_id).read_bytes() == data
+
+
+def submit(hall: Hall, files: list[tuple[str, str]], key: str | None = None) -> dict:
+    return hall.handle_request(
+        "kiosk-01",
+        "prereview.submit",
+        {
+            "submission_key": key or uuid.uuid4().hex,
+            "matter_code": "SS-0101",
+            "identity_hash": "c" * 64,
+            "id_masked": "3301**********0012",
+            "name_masked": "张*三",
+            "phone": "13800138000",
+            "files": [{"item_id": item, "upload_id": up} for item, up in files],
+        },
+    )
+
+
+def test_submission_return_lists_every_item_once_and_notifies(hall: Hall) -> None:
+    id_up, _ = upload(hall, b"id-card-image", 8)
+    with pytest.raises(RequestInvalid, match="hukou"):
+        submit(hall, [("id_card", id_up)])
+    hukou_up, _ = upload(hall, b"hukou-image", 8)
+    key = uuid.uuid4().hex
+    first = submit(hall, [("id_card", id_up), ("hukou", hukou_up)], key)
+    assert submit(hall, [("id_card", id_up), ("hukou", hukou_up)], key) == first  # idempotent
+    receipt = first["receipt_no"]
+    with pytest.raises(RequestInvalid, match="一次性告知"):
+        hall.prereview.return_(receipt, by="staff-7", items=[])
+    returned = hall.prereview.return_(
+        receipt, by="staff-7", items=["户口簿首页缺失", "身份证反面模糊"]
+    )
+    assert returned.state == "returned" and len(returned.return_items) == 2
+    with pytest.raises(AlreadyDecided):
+        hall.prereview.accept(receipt, by="staff-7")
+    status = hall.handle_request("kiosk-01", "prereview.status", {"receipt_no": receipt})
+    assert status["submissions"][0]["return_items"] == ["户口簿首页缺失", "身份证反面模糊"]
+    queued = list_recent(hall.store.conn, 10)
+    assert [n.kind for n in queued] == ["prereview_returned"]
+    assert "13800138000" not in repr(queued)
