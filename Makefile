@@ -28,6 +28,7 @@ bench: setup
 	$(PY) bench/pickup_latency.py
 	$(PY) bench/outbox_drain.py --events 100000
 	$(PY) bench/ticket_size.py
+	$(PY) bench/ticket_rtt.py
 	$(PY) bench/identity_latency.py --card idcard --samples 500
 	$(PY) bench/fuzz_ga467.py --examples 100000
 	$(PY) bench/fuzz_scanner.py --examples 100000

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import pwd
 import sqlite3
 import statistics
 import sys
@@ -33,7 +31,7 @@ import paho.mqtt.client as mqtt  # noqa: E402
 from paho.mqtt.enums import CallbackAPIVersion, MQTTProtocolVersion  # noqa: E402
 
 from hallkiosk.clock import SystemClock  # noqa: E402
-from tests.fixtures.mosquitto import Broker  # noqa: E402
+from tests.fixtures.mosquitto import Broker, plain_loopback_config  # noqa: E402
 from uplink.connection import UplinkConnection  # noqa: E402
 from uplink.outbox import Outbox  # noqa: E402
 from uplink.session import SessionStore  # noqa: E402
@@ -46,19 +44,6 @@ APPEND_SAMPLES: Final = 300
 POLL_S: Final = 0.01
 DEADLINE_S: Final = 1800.0
 TOPICS: Final = Topics("bench-hall", "locker-01", "lockerd")
-
-
-def broker_config(port: int) -> str:
-    return (
-        f"listener {port} 127.0.0.1\n"
-        "allow_anonymous true\n"
-        "persistence false\n"
-        "max_inflight_messages 20\n"
-        "log_dest stderr\n"
-        "log_type error\nlog_type warning\n"
-        # as root mosquitto would switch to the mosquitto user, who cannot read our temp dir
-        f"user {pwd.getpwuid(os.geteuid()).pw_name}\n"
-    )
 
 
 def fill_outbox(outbox: Outbox, count: int) -> None:
@@ -199,7 +184,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         work = Path(work_dir)
         (work / "broker").mkdir()
         broker = Broker(work / "broker", tls=None, persistence=False)
-        broker.start(broker_config)
+        broker.start(plain_loopback_config)
         try:
             print(f"raw paho, {args.events} events ...", file=sys.stderr)
             raw_rate = raw(broker, payloads(work, args.events))

@@ -243,7 +243,14 @@ class QueueAuthority:
                     ),
                 )
             ticket = self.get(ticket_id)
-            ahead, wait_s = self._position(ticket)
+            if priority == "normal":
+                # a new normal ticket is last in call order: everyone waiting now is called
+                # before it (priority tickets may pass it, but only ones issued later), so a
+                # count answers without ordering the whole queue on every issue
+                ahead = self._waiting_count(category.id, day) - 1
+                wait_s = self._wait_estimate_s(ticket, ahead)
+            else:
+                ahead, wait_s = self._position(ticket)
         log.info("issued %s (%s, %s) to %s", ticket.label, category.id, priority, device)
         return Issued(ticket, ahead, wait_s, reprint=False)
 
@@ -371,7 +378,19 @@ class QueueAuthority:
             return 0, 0
         order = self.waiting([ticket.category])
         ahead = next((i for i, t in enumerate(order) if t.id == ticket.id), len(order))
-        return ahead, round(ahead * self.service_time_s(ticket.category) / self._windows(ticket))
+        return ahead, self._wait_estimate_s(ticket, ahead)
+
+    def _wait_estimate_s(self, ticket: Ticket, ahead: int) -> int:
+        return round(ahead * self.service_time_s(ticket.category) / self._windows(ticket))
+
+    def _waiting_count(self, category_id: str, day: str) -> int:
+        row = self._store.one(
+            "SELECT COUNT(*) AS n FROM tickets WHERE service_day = ? AND category = ?"
+            " AND state = 'waiting'",
+            day,
+            category_id,
+        )
+        return int(row["n"]) if row else 0
 
     def service_time_s(self, category_id: str) -> float:
         rows = self._store.all(

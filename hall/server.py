@@ -13,6 +13,7 @@ thread hop per request would cost more than it saves at a hall's request rates
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import random
 import threading
@@ -31,10 +32,11 @@ from hall.errors import HallError
 from hall.service import Hall
 from hall.store import dumps
 from hallkiosk.clock import utc_iso
-from uplink.connection import backoff_s
+from uplink.connection import backoff_s, set_no_delay
 from uplink.messages import (
     SCHEMA_VERSION,
     Ack,
+    AppointmentList,
     Event,
     HallPresence,
     MessageError,
@@ -47,7 +49,15 @@ from uplink.messages import (
 )
 from uplink.session import SessionStore
 from uplink.signing import load_private_key, sign_command
-from uplink.topics import HallFilters, Leaf, TopicError, Topics, hall_presence, parse
+from uplink.topics import (
+    HallFilters,
+    Leaf,
+    TopicError,
+    Topics,
+    hall_appointments,
+    hall_presence,
+    parse,
+)
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +85,11 @@ class HallServer:
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
         self._random = random.Random()
+        # today's appointment list: pushed when this process changes it, and compared on a timer
+        self._appointments_due = threading.Event()
+        self._pushed_revision: tuple[str, str] | None = None
+        self._next_appointments_check = 0.0
+        hall.add_appointment_listener(lambda _day: self._appointments_due.set())
         self.stats: dict[str, int] = {
             "requests": 0,
             "request_errors": 0,
@@ -84,6 +99,7 @@ class HallServer:
             "telemetry": 0,
             "presence": 0,
             "acks": 0,
+            "appointment_lists": 0,
         }
 
     # -- lifecycle ---------------------------------------------------------------------------
@@ -164,6 +180,7 @@ class HallServer:
                 clean_start=False,
                 properties=props,
             )
+            set_no_delay(client)
         except OSError as exc:
             log.warning(
                 "hall cannot connect to %s:%d: %s", self._settings.host, self._settings.port, exc
@@ -175,6 +192,8 @@ class HallServer:
                 if client.loop(timeout=LOOP_TIMEOUT_S) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
                 online = online or self._connected.is_set()
+                if self._connected.is_set():
+                    self._maybe_push_appointments(client)
                 if self._stopping.is_set():
                     # an orderly stop: the will marks the hall offline for every device
                     client.disconnect(
@@ -203,6 +222,9 @@ class HallServer:
             return
         client.subscribe(list(HallFilters(self._hall_id).subscriptions))
         client.publish(hall_presence(self._hall_id), self._presence("online"), qos=1, retain=True)
+        # a broker that lost its retained store gets the list again on every connect
+        self._pushed_revision = None
+        self._appointments_due.set()
         self._connected.set()
         log.info(
             "hall %s online (session %d, broker session present: %s)",
@@ -332,6 +354,36 @@ class HallServer:
                 ),
             )
 
+    # -- today's appointments, retained for offline check-in ---------------------------------
+
+    def _maybe_push_appointments(self, client: mqtt.Client) -> None:
+        if self._settings.worker != 1:
+            return  # one publisher per hall, so workers never flap the retained list
+        now_s = time.monotonic()
+        if not self._appointments_due.is_set() and now_s < self._next_appointments_check:
+            return
+        self._appointments_due.clear()
+        self._next_appointments_check = now_s + self._settings.appointments_check_s
+        try:
+            message = appointment_list(self.hall)
+        except Exception:
+            # a list that does not validate is not sent; kiosks keep the last good one
+            log.exception("today's appointment list could not be built; kiosks keep the last one")
+            return
+        key = (message.service_day, message.revision)
+        if key == self._pushed_revision:
+            return
+        info = client.publish(hall_appointments(self._hall_id), encode(message), qos=1, retain=True)
+        if info.rc == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            self._pushed_revision = key
+            self.stats["appointment_lists"] += 1
+            log.info(
+                "appointment list for %s pushed: %d bookings, revision %s",
+                message.service_day,
+                len(message.appointments),
+                message.revision,
+            )
+
     # -- commands ----------------------------------------------------------------------------
 
     def send_command(self, device: str, component: str, action: str, args: dict[str, Any]) -> str:
@@ -344,6 +396,28 @@ class HallServer:
         if client is None or not self._connected.is_set():
             raise HallError("the hall is not connected to its broker", code="hall_offline")
         client.publish(topic, payload, qos=1)
+
+
+def appointment_list(hall: Hall, day: str | None = None) -> AppointmentList:
+    """Today's bookings as the retained message kiosks check in against offline."""
+    payload = hall.appointments.sync_payload(day)
+    content = {
+        "service_day": payload["service_day"],
+        "early_s": payload["early_s"],
+        "late_s": payload["late_s"],
+        "appointments": payload["appointments"],
+    }
+    revision = hashlib.sha256(dumps(content).encode()).hexdigest()[:16]
+    return AppointmentList.model_validate(
+        {
+            "v": SCHEMA_VERSION,
+            "hall": hall.settings.site.hall_id,
+            "revision": revision,
+            "generated_at": hall.clock.now(),
+            **content,
+        },
+        strict=False,
+    )
 
 
 def send_command(
@@ -390,4 +464,4 @@ def send_command(
     return command_id
 
 
-__all__ = ["HallServer", "send_command", "time"]
+__all__ = ["HallServer", "appointment_list", "send_command"]

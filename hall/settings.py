@@ -218,6 +218,10 @@ class HallMqttSettings(StrictModel):
     session_expiry_s: Annotated[int, Field(ge=1, le=2**32 - 1)] = 14 * 86_400
     # Commands are valid this long after issue (devices refuse longer windows).
     command_ttl_s: Annotated[float, Field(ge=10, le=86_400)] = 300.0
+    # How often worker 1 compares today's appointment list with the one it last published
+    # (changes made in this process are pushed at once; an import by another process, and the
+    # new service day after midnight, within this time).
+    appointments_check_s: Annotated[float, Field(ge=0.2, le=300)] = 2.0
 
     @model_validator(mode="after")
     def _plain_only_on_loopback(self) -> Self:

@@ -50,6 +50,7 @@ from __future__ import annotations
 import functools
 import logging
 import random
+import socket
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -75,6 +76,17 @@ log = logging.getLogger(__name__)
 
 # paho's select() timeout: the longest the periodic polls wait when the link is idle.
 LOOP_TIMEOUT_S = 0.05
+
+
+def set_no_delay(client: mqtt.Client) -> None:
+    """Turn off Nagle on the client's socket (paho leaves it on). A request's PUBACK and the
+    next small packet would otherwise wait for the peer's delayed ACK, ~40 ms on Linux, in
+    every request/response round trip. The hall broker sets the same (set_tcp_nodelay)."""
+    sock = client.socket()
+    if isinstance(sock, socket.socket):  # also ssl.SSLSocket; not a websocket wrapper
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 # How often an idle connection looks for newly appended events (pickup latency when idle).
 EVENT_POLL_S = 0.1
 TELEMETRY_POLL_S = 1.0
@@ -278,6 +290,7 @@ class UplinkConnection:
                 clean_start=False,
                 properties=properties,
             )
+            set_no_delay(client)
         except OSError as exc:  # refused, unreachable, TLS handshake failed
             log.warning(
                 "cannot connect to %s:%d: %s", self._settings.host, self._settings.port, exc

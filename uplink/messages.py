@@ -396,6 +396,43 @@ class HallPresence(Message):
     ts: Time
 
 
+IdentityHash = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
+BookingCode = Annotated[str, Field(pattern=r"^[A-Za-z0-9-]{4,32}$")]
+ShortText = Annotated[str, Field(min_length=1, max_length=64)]
+MaskedName = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class ListedAppointment(Message):
+    """One booking as a kiosk keeps it for offline check-in. The identity is the keyed hash
+    (the same hash the kiosk computes from the card); a raw ID number has no field here."""
+
+    booking_code: BookingCode
+    identity_hash: IdentityHash
+    name_masked: MaskedName
+    matter_code: ShortText
+    matter_name: Annotated[str, Field(min_length=1, max_length=200)]
+    area: ShortText
+    slot_start: Time
+    slot_end: Time
+    place: Annotated[str, Field(max_length=200)] | None
+    status: Literal["booked", "checked_in", "no_show", "cancelled"]
+
+
+class AppointmentList(Message):
+    """The hall's retained list of one service day's bookings. ``revision`` is a digest of the
+    list, so a kiosk can tell a changed list from a repeated one."""
+
+    KIND: ClassVar[str] = "appointment_list"
+    v: Version
+    hall: Segment
+    service_day: Annotated[str, Field(pattern=r"^\d{4}-\d{2}-\d{2}$")]
+    revision: Annotated[str, Field(pattern=r"^[0-9a-f]{16}$")]
+    generated_at: Time
+    early_s: Annotated[int, Field(ge=0, le=86_400)]
+    late_s: Annotated[int, Field(ge=0, le=86_400)]
+    appointments: Annotated[list[ListedAppointment], Field(max_length=5000)]
+
+
 # --- functions ---------------------------------------------------------------------------------
 
 M = TypeVar("M", bound=BaseModel)
@@ -411,6 +448,7 @@ SCHEMA_MODELS: Final[Mapping[str, type[BaseModel]]] = {
     "command": Command,
     "ack": Ack,
     "hall_presence": HallPresence,
+    "appointment_list": AppointmentList,
 }
 
 _LEAF_MODELS: Final[Mapping[Leaf, type[BaseModel]]] = {
@@ -422,6 +460,7 @@ _LEAF_MODELS: Final[Mapping[Leaf, type[BaseModel]]] = {
     Leaf.COMMAND: Command,
     Leaf.ACK: Ack,
     Leaf.HALL_PRESENCE: HallPresence,
+    Leaf.HALL_APPOINTMENTS: AppointmentList,
 }
 
 

@@ -41,6 +41,7 @@ class Leaf(StrEnum):
     COMMAND = "cmd"
     ACK = "ack"
     HALL_PRESENCE = "hall_presence"
+    HALL_APPOINTMENTS = "hall_appointments"
 
     @property
     def qos(self) -> int:
@@ -50,11 +51,11 @@ class Leaf(StrEnum):
     @property
     def retained(self) -> bool:
         # A subscriber arriving later must learn the current state at once.
-        return self in (Leaf.PRESENCE, Leaf.HALL_PRESENCE)
+        return self in (Leaf.PRESENCE, Leaf.HALL_PRESENCE, Leaf.HALL_APPOINTMENTS)
 
     @property
     def published_by_hall(self) -> bool:
-        return self in (Leaf.RESPONSE, Leaf.COMMAND, Leaf.HALL_PRESENCE)
+        return self in (Leaf.RESPONSE, Leaf.COMMAND, Leaf.HALL_PRESENCE, Leaf.HALL_APPOINTMENTS)
 
     @property
     def has_name(self) -> bool:
@@ -62,7 +63,8 @@ class Leaf(StrEnum):
         return self in (Leaf.EVENT, Leaf.REQUEST)
 
 
-_DEVICE_LEAVES = {leaf.value: leaf for leaf in Leaf if leaf is not Leaf.HALL_PRESENCE}
+_HALL_LEAVES = {"presence": Leaf.HALL_PRESENCE, "appointments": Leaf.HALL_APPOINTMENTS}
+_DEVICE_LEAVES = {leaf.value: leaf for leaf in Leaf if leaf not in _HALL_LEAVES.values()}
 
 
 def check_segment(value: str, what: str) -> str:
@@ -98,6 +100,12 @@ def check_device_id(device_id: str) -> str:
 def hall_presence(hall_id: str) -> str:
     """The hall's retained presence topic; every device of the hall subscribes to it."""
     return f"{ROOT}/{check_segment(hall_id, 'hall_id')}/hall/presence"
+
+
+def hall_appointments(hall_id: str) -> str:
+    """The hall's retained list of today's appointments (hashed identities only), so kiosks can
+    check bookings in while the hall is unreachable."""
+    return f"{ROOT}/{check_segment(hall_id, 'hall_id')}/hall/appointments"
 
 
 def hall_username(hall_id: str) -> str:
@@ -157,6 +165,10 @@ class Topics:
     @property
     def hall_presence(self) -> str:
         return hall_presence(self.hall_id)
+
+    @property
+    def hall_appointments(self) -> str:
+        return hall_appointments(self.hall_id)
 
     @property
     def subscriptions(self) -> tuple[tuple[str, int], ...]:
@@ -220,15 +232,15 @@ def shared(group: str, topic_filter: str) -> str:
 @dataclass(frozen=True)
 class ParsedTopic:
     hall_id: str
-    device_id: str | None  # None for the hall's presence
-    component: str | None  # None for the hall's presence
+    device_id: str | None  # None for the hall's own topics
+    component: str | None  # None for the hall's own topics
     leaf: Leaf
     name: str | None  # the event type or request kind; None for other leaves
 
     def device_topics(self) -> Topics:
         """The sender's topics, e.g. to find the only response topic a request may name."""
         if self.device_id is None or self.component is None:
-            raise TopicError("the hall's presence topic belongs to no device")
+            raise TopicError("a hall topic belongs to no device")
         return Topics(self.hall_id, self.device_id, self.component)
 
 
@@ -249,9 +261,12 @@ def _parse(parts: list[str]) -> ParsedTopic:
         raise TopicError("too short")
     hall_id = check_segment(parts[1], "hall_id")
     if parts[2] == "hall":
-        if parts[3:] != ["presence"]:
-            raise TopicError("the only hall topic is hall/{hall_id}/hall/presence")
-        return ParsedTopic(hall_id, None, None, Leaf.HALL_PRESENCE, None)
+        hall_leaf = _HALL_LEAVES.get(parts[3]) if len(parts) == 4 else None
+        if hall_leaf is None:
+            raise TopicError(
+                "the hall's own topics are hall/{hall_id}/hall/presence and .../hall/appointments"
+            )
+        return ParsedTopic(hall_id, None, None, hall_leaf, None)
     if parts[2] != "dev":
         raise TopicError(f"third level must be 'dev' or 'hall', not {_shown(parts[2])}")
     if len(parts) < 6:

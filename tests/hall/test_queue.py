@@ -3,10 +3,14 @@ fairness, offline merge, people ahead, the calling side, and numbers across a cr
 
 from __future__ import annotations
 
+import contextlib
+import tempfile
 from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hall.errors import NothingWaiting, QuotaExhausted, QuotaWindowClosed, UnknownCategory
 from hall.queue import CLEAN_STOP_KEY
@@ -229,3 +233,35 @@ def test_offline_range_overlapping_an_online_range_is_refused(
 
 
 _ = timedelta
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    steps=st.lists(st.sampled_from(["normal", "green", "call", "minute"]), min_size=1, max_size=25)
+)
+def test_a_new_normal_tickets_people_ahead_equals_its_place_in_the_full_call_order(
+    steps: list[str],
+) -> None:
+    # issue() counts instead of ordering the queue for a normal ticket; this checks the count
+    # against the full call order after any mix of green tickets, overtakes and calls
+    with tempfile.TemporaryDirectory() as tmp:
+        clock = ManualClock(local(2026, 11, 23, 9, 0))
+        hall = make_hall(Path(tmp), clock)
+        try:
+            for step in steps:
+                if step == "call":
+                    with contextlib.suppress(NothingWaiting):
+                        hall.queue.call_next(1, ["ss-submit"])
+                elif step == "minute":
+                    clock.advance(60)
+                else:
+                    issue(hall, priority=step)
+            ticket = issue(hall)
+            order = [t.id for t in hall.queue.waiting(["ss-submit"])]
+            assert ticket["people_ahead"] == order.index(ticket["ticket_id"]) == len(order) - 1
+            status = hall.handle_request(
+                "kiosk-01", "ticket.status", {"ticket_id": ticket["ticket_id"]}
+            )
+            assert status["people_ahead"] == ticket["people_ahead"]
+        finally:
+            hall.close()

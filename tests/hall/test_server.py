@@ -5,31 +5,36 @@ late will, and signed commands to a real lockerd with their acknowledgements."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
+import socket
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
+from hall.appointments.importer import parse_csv
 from hall.server import HallServer
 from hall.service import Hall
 from hall.settings import load_hall_settings
-from hallkiosk.clock import ManualClock, SystemClock
+from hallkiosk.clock import Clock, ManualClock, SystemClock
+from hallkiosk.privacy import gb11643_check_digit
 from tests.fixtures import wait_until
 from tests.fixtures.certs import CertAuthority
 from tests.fixtures.mosquitto import Broker, MosquittoFactory, MqttProbe
 from tests.fixtures.processes import LockboardSimFactory
 from tests.locker.harness import InProcessLockerd
 from tests.uplink.helpers import device_settings, make_device
-from uplink.messages import encode
+from uplink.messages import AppointmentList, decode, encode
 from uplink.requests import RequestKind, attach
 from uplink.signing import generate_private_key, write_private_key, write_public_key
-from uplink.topics import Topics
+from uplink.topics import Topics, hall_appointments
 
 HALL_ID = "demo-hall"
 WAIT_S = 30.0
@@ -52,6 +57,14 @@ def broker(mosquitto: MosquittoFactory) -> Broker:
 
 @pytest.fixture
 def hall(tmp_path: Path, broker: Broker, test_ca: CertAuthority) -> Iterator[HallServer]:
+    with serving_hall(tmp_path, broker, test_ca, SystemClock()) as server:
+        yield server
+
+
+@contextlib.contextmanager
+def serving_hall(
+    tmp_path: Path, broker: Broker, test_ca: CertAuthority, clock: Clock
+) -> Iterator[HallServer]:
     cert = test_ca.issue_client(f"hall.{HALL_ID}")
     data = tmp_path / "hall"
     data.mkdir()
@@ -61,13 +74,13 @@ def hall(tmp_path: Path, broker: Broker, test_ca: CertAuthority) -> Iterator[Hal
         "schema_version = 1\n"
         f"[site]\nhall_id = {q(HALL_ID)}\ndata_dir = {q(str(data))}\n"
         f"[hall.mqtt]\nenabled = true\nhost = {q(broker.host)}\nport = {broker.port}\n"
-        "reconnect_min_s = 0.05\nreconnect_max_s = 0.5\n"
+        "reconnect_min_s = 0.05\nreconnect_max_s = 0.5\nappointments_check_s = 0.2\n"
         f"[hall.mqtt.tls]\nca_file = {q(str(cert.ca))}\ncert_file = {q(str(cert.cert))}\n"
         f"key_file = {q(str(cert.key))}\n"
     )
     settings = load_hall_settings([site])
     write_private_key(settings.signing_key_path, generate_private_key())
-    service = Hall(settings, SystemClock())
+    service = Hall(settings, clock)
     service.start()
     server = HallServer(service)
     server.start()
@@ -270,6 +283,104 @@ def test_signed_command_round_trip_to_a_real_lockerd(
         assert next(b for b in bays if b["bay_id"] == "A01")["enabled"] is False
     finally:
         locker.stop()
+
+
+def _bookings(hall: Hall, day: date, serials: range) -> None:
+    """Import bookings for ``day`` through the platform's CSV path, as ``hall appointments
+    import`` does."""
+    lines = ["booking_code,id_number,name,matter_code,matter_name,area,slot_start,slot_end,phone"]
+    for n in serials:
+        lines.append(
+            f"BK{n:06d},{_id_number(n)},王小明,SS-0101,养老保险参保,social-security,"
+            f"{day} 10:00:00,{day} 10:30:00,13800138{n:03d}"
+        )
+    result = parse_csv("\n".join(lines).encode(), hasher=hall.hasher, tz=hall.clock.tz)
+    assert not result.errors, result.errors
+    hall.appointments.store_records(result.records)
+
+
+def _id_number(serial: int) -> str:
+    first17 = f"99010619800101{serial:03d}"
+    return first17 + gb11643_check_digit(first17)
+
+
+def _lists(probe: MqttProbe) -> list[AppointmentList]:
+    return [decode(AppointmentList, p) for p in probe.payloads(hall_appointments(HALL_ID)) if p]
+
+
+def test_todays_appointments_are_retained_for_kiosks_with_hashed_identities_only(
+    tmp_path: Path, broker: Broker, test_ca: CertAuthority
+) -> None:
+    clock = ManualClock(datetime(2026, 11, 23, 8, 0, tzinfo=ZoneInfo("Asia/Shanghai")))
+    with serving_hall(tmp_path, broker, test_ca, clock) as server:
+        hall = server.hall
+        _bookings(hall, date(2026, 11, 23), range(1, 3))
+        _bookings(hall, date(2026, 11, 24), range(3, 4))  # tomorrow's is not in today's list
+        # a kiosk that connects later gets the list at once: it is retained
+        kiosk = broker.connect("kiosk-01-probe", cert=test_ca.issue_client("kiosk-01"))
+        kiosk.subscribe(hall_appointments(HALL_ID))
+        wait_until(
+            lambda: any(len(x.appointments) == 2 for x in _lists(kiosk)),
+            timeout_s=WAIT_S,
+            what="today's list with two bookings",
+        )
+        listed = [x for x in _lists(kiosk) if len(x.appointments) == 2][-1]
+        assert listed.service_day == "2026-11-23" and listed.hall == HALL_ID
+        assert {a.identity_hash for a in listed.appointments} == {
+            hall.hasher.hash_id_number(_id_number(n)) for n in (1, 2)
+        }
+        raw = kiosk.payloads(hall_appointments(HALL_ID))[-1].decode()
+        for n in (1, 2):
+            assert _id_number(n) not in raw and f"13800138{n:03d}" not in raw
+        assert "王小明" not in raw and "王*明" in raw
+
+        # an import by another process (the CLI) reaches kiosks within appointments_check_s
+        cli = Hall(hall.settings, clock)
+        try:
+            _bookings(cli, date(2026, 11, 23), range(4, 5))
+        finally:
+            cli.close()
+        wait_until(
+            lambda: len(_lists(kiosk)[-1].appointments) == 3,
+            timeout_s=WAIT_S,
+            what="the list with the CLI's booking",
+        )
+        revisions = [x.revision for x in _lists(kiosk)]
+        assert len(set(revisions)) == len(revisions), "an unchanged list was published again"
+
+        # a check-in (opens 30 minutes before the 10:00 slot) changes the booking's status
+        clock.advance(105 * 60)
+        hall.appointments.check_in(device="kiosk-01", booking_code="BK000001")
+        wait_until(
+            lambda: any(
+                a.booking_code == "BK000001" and a.status == "checked_in"
+                for a in _lists(kiosk)[-1].appointments
+            ),
+            timeout_s=WAIT_S,
+            what="the check-in in the list",
+        )
+
+        # after local midnight the list is the new day's
+        clock.advance(14 * 3600 + 16 * 60)  # 09:45 -> 00:01
+        wait_until(
+            lambda: _lists(kiosk)[-1].service_day == "2026-11-24",
+            timeout_s=WAIT_S,
+            what="the new day's list",
+        )
+        assert [a.booking_code for a in _lists(kiosk)[-1].appointments] == ["BK000003"]
+
+        # a device may read the list but never write it
+        reason = kiosk.publish(hall_appointments(HALL_ID), b"{}", retain=True)
+        assert reason.is_failure and reason.getName() == "Not authorized"
+        assert server.stats["dropped"] == 0
+
+
+def test_the_halls_socket_has_nagle_off(hall: HallServer) -> None:
+    client = hall._client
+    assert client is not None
+    raw = client.socket()
+    assert isinstance(raw, socket.socket)
+    assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
 
 
 _ = encode

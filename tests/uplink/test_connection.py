@@ -257,3 +257,14 @@ def test_settings_accept_tls_off_loopback() -> None:
     tls = {"ca_file": "/ca.crt", "cert_file": "/dev.crt", "key_file": "/dev.key"}
     settings = UplinkSettings.model_validate({"host": "broker.hall", "tls": tls, "enabled": True})
     assert settings.tls.enabled and settings.max_inflight == 20 and settings.drain_batch == 500
+
+
+def test_the_socket_has_nagle_off(hall: MqttProbe, device: Device) -> None:
+    # with Nagle on, a request's PUBACK and the next packet wait ~40 ms for a delayed ACK
+    device.connection.start()
+    wait_presence(hall, device.topics, Birth, 1)
+    client = device.connection._client
+    assert client is not None
+    raw = client.socket()
+    assert isinstance(raw, socket.socket)
+    assert raw.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0

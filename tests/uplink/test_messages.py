@@ -28,6 +28,7 @@ from uplink.messages import (
     AckAccepted,
     AckRejected,
     AckResult,
+    AppointmentList,
     Birth,
     Command,
     Event,
@@ -634,6 +635,7 @@ def test_model_for_covers_every_leaf() -> None:
         Leaf.COMMAND: Command,
         Leaf.ACK: Ack,
         Leaf.HALL_PRESENCE: HallPresence,
+        Leaf.HALL_APPOINTMENTS: AppointmentList,
     }
 
 

@@ -134,8 +134,8 @@ def test_every_built_topic_parses_back(
         ("hall/h/dev/d/c/status", "unknown leaf 'status'"),
         ("hall/h/dev/d/c/TELE", "unknown leaf 'TELE'"),
         ("hall/h/devices/d/c/tele", "third level must be 'dev' or 'hall'"),
-        ("hall/h/hall/presence/x", "the only hall topic is"),
-        ("hall/h/hall/status", "the only hall topic is"),
+        ("hall/h/hall/presence/x", "the hall's own topics are"),
+        ("hall/h/hall/status", "the hall's own topics are"),
         ("hall/+/dev/d/c/tele", "hall_id '+': contains an MQTT wildcard"),
         ("hall/h/dev/#", "hall/{hall_id}/dev/{device_id}"),
         ("hall/h/dev/+/c/tele", "device_id '+': contains an MQTT wildcard"),
@@ -215,6 +215,7 @@ def test_qos_and_retain_per_leaf_follow_the_contract() -> None:
         Leaf.COMMAND: (1, False, True),
         Leaf.ACK: (1, False, False),
         Leaf.HALL_PRESENCE: (1, True, True),
+        Leaf.HALL_APPOINTMENTS: (1, True, True),
     }
 
 
