@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import threading
-import time
 from types import TracebackType
 from typing import Any
 
@@ -48,7 +47,7 @@ class CommandClient:
         self._connected = threading.Event()
         self._subscribed = threading.Event()
         self._acks: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
+        self._acks_changed = threading.Condition()
         self._client.on_connect = lambda *_a: self._connected.set()
         self._client.on_subscribe = lambda *_a: self._subscribed.set()
         self._client.on_message = self._on_message
@@ -71,8 +70,9 @@ class CommandClient:
             ack = decode(Ack, bytes(message.payload)).root
         except MessageError:
             return
-        with self._lock:
+        with self._acks_changed:
             self._acks.append(json.loads(ack.model_dump_json()))
+            self._acks_changed.notify_all()
 
     def send_and_wait(
         self, device: str, component: str, action: str, args: dict[str, Any], *, wait_s: float
@@ -88,15 +88,17 @@ class CommandClient:
         command_id = send_command(
             self._hall, publish, device=device, component=component, action=action, args=args
         )
-        deadline = time.monotonic() + wait_s
-        while time.monotonic() < deadline:
-            with self._lock:
-                mine = [a for a in self._acks if a["command_id"] == command_id]
-            if any(a["status"] in ("rejected", "result") for a in mine):
-                break
-            time.sleep(0.05)
-        with self._lock:
-            mine = [a for a in self._acks if a["command_id"] == command_id]
+
+        def mine_now() -> list[dict[str, Any]]:
+            return [a for a in self._acks if a["command_id"] == command_id]
+
+        with self._acks_changed:
+            # woken by each ack; done at the final one (rejected or result) or at wait_s
+            self._acks_changed.wait_for(
+                lambda: any(a["status"] in ("rejected", "result") for a in mine_now()),
+                timeout=wait_s,
+            )
+            mine = mine_now()
         if mine:
             last = mine[-1]
             with self._hall.store.transaction() as conn:

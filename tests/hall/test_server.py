@@ -10,6 +10,8 @@ import hashlib
 import json
 import os
 import socket
+import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -281,6 +283,35 @@ def test_signed_command_round_trip_to_a_real_lockerd(
         assert row is not None and json.loads(row["result"]) == {"bay": "A01", "enabled": False}
         bays = locker.client.call("status")["bays"]
         assert next(b for b in bays if b["bay_id"] == "A01")["enabled"] is False
+
+        # ops' path: `hall command` signs, sends and prints the acknowledgements
+        shown = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "hall",
+                "--config",
+                str(tmp_path / "hall" / "site.toml"),
+                "--json",
+                "command",
+                "locker-test",
+                "enable_bay",
+                "--arg",
+                'bay="A01"',
+                "--wait-s",
+                str(WAIT_S),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=WAIT_S + 30,
+            check=False,
+        )
+        assert shown.returncode == 0, shown.stderr
+        printed = json.loads(shown.stdout)
+        assert [a["status"] for a in printed["acks"]] == ["accepted", "result"]
+        assert printed["acks"][-1]["result"] == {"bay": "A01", "enabled": True}
+        bays = locker.client.call("status")["bays"]
+        assert next(b for b in bays if b["bay_id"] == "A01")["enabled"] is True
     finally:
         locker.stop()
 
