@@ -26,13 +26,12 @@ def _no_hardware_thread_outlives_its_test() -> Iterator[None]:
     before = {t.ident for t in threading.enumerate()}
     yield
     deadline = time.monotonic() + 5.0
-    while True:
-        left = [
-            t.name
-            for t in threading.enumerate()
-            if t.ident not in before and t.name.startswith(_HARDWARE_THREAD_PREFIXES)
-        ]
-        if not left or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
+    started = [
+        t
+        for t in threading.enumerate()
+        if t.ident not in before and t.name.startswith(_HARDWARE_THREAD_PREFIXES)
+    ]
+    for thread in started:  # a stopping thread gets the rest of the 5 s to end
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
+    left = [t.name for t in started if t.is_alive()]
     assert not left, f"threads left running by this test: {left}"
