@@ -224,6 +224,9 @@ def ticket_rtt(
     }
     result["ratio_p50"] = round(result["ours_p50_ms"] / result["bare_p50_ms"], 2)
     result["ratio_p99"] = round(result["ours_p99_ms"] / result["bare_p99_ms"], 2)
+    # number blocks synced on the request path vs ahead of need (hall/number_blocks.py)
+    result["blocks_inline"] = server.hall.queue.blocks.stats.inline
+    result["blocks_ahead"] = server.hall.queue.blocks.stats.ahead
     return result
 
 

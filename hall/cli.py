@@ -7,7 +7,7 @@ hall prereview list [--state S] | show ID | accept ID --by STAFF [--note T]
 hall prereview return ID --by STAFF --item "TEXT" [--item "TEXT"]...   (一次性告知: all at once)
 hall appointments import FILE | list [--day YYYY-MM-DD] | sweep
 hall case add CASE_NUMBER --phone PHONE
-hall devices | alarms [--all] | alarm ack|resolve ID --by STAFF
+hall devices | alarms [--all] | alarm ack|resolve ID --by STAFF | evaluations [--day D]
 hall command DEVICE ACTION [--component C] [--arg KEY=JSON]... [--wait-s S]
 hall keys          (create the hall's keys; print the public ones for provisioning)
 """
@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from hall import evaluations
 from hall.appointments.http_import import AppointmentImportServer
 from hall.appointments.importer import parse_csv, parse_json
 from hall.command_client import CommandClient
@@ -222,6 +223,24 @@ def cmd_devices(args: argparse.Namespace, settings: HallSettings) -> int:
     return 0
 
 
+def cmd_evaluations(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        day = args.day or hall.queue.service_day()
+        with hall.store.lock:
+            result = evaluations.summary(hall.store.conn, day)
+        levels = " ".join(f"{k}★ {v}" for k, v in result["levels"].items())
+        _print(
+            args,
+            result,
+            f"{day}: {result['count']} rating(s); {levels}; bad {result['bad_ratio']:.1%}"
+            + "".join(f"\n  {reason}: {n}" for reason, n in result["reasons"].items()),
+        )
+    finally:
+        hall.close()
+    return 0
+
+
 def cmd_alarms(args: argparse.Namespace, settings: HallSettings) -> int:
     hall = _hall(settings)
     try:
@@ -336,6 +355,9 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--phone", required=True)
     cs.set_defaults(fn=cmd_case)
     sub.add_parser("devices").set_defaults(fn=cmd_devices)
+    ev = sub.add_parser("evaluations", help="好差评 summary of a service day")
+    ev.add_argument("--day", help="YYYY-MM-DD (default: today)")
+    ev.set_defaults(fn=cmd_evaluations)
     al = sub.add_parser("alarms")
     al.add_argument("--all", action="store_true")
     al.set_defaults(fn=cmd_alarms)

@@ -32,6 +32,7 @@ from hall.errors import (
     TicketNotFound,
     UnknownCategory,
 )
+from hall.number_blocks import BlockReserver
 from hall.settings import Category, QueueSettings
 from hall.store import HallStore, from_iso
 from hallkiosk.clock import Clock, utc_iso
@@ -152,6 +153,7 @@ class QueueAuthority:
         self._store = store
         self._settings = settings
         self._clock = clock
+        self.blocks = BlockReserver(store, settings.number_block)
 
     # -- days and categories ----------------------------------------------------------------
 
@@ -210,10 +212,16 @@ class QueueAuthority:
             reserved = counter["reserved_upto"] if counter else category.first - 1
             if next_number > category.last:
                 raise QuotaExhausted(f"{category.id}: numbers up to {category.last} are used")
-            must_reserve = next_number > reserved
+            key = (category.id, day)
+            # only a synced reservation may cover a number handed out (number_blocks.py)
+            must_reserve = next_number > (self.blocks.durable_upto(key) or 0)
             with self._store.transaction(durable=must_reserve) as conn:
                 if must_reserve:
-                    reserved = min(category.last, next_number + self._settings.number_block - 1)
+                    reserved = max(
+                        reserved,
+                        min(category.last, next_number + self._settings.number_block - 1),
+                    )
+                    self.blocks.stats.inline += 1
                 conn.execute(
                     "INSERT INTO ticket_counters (category, service_day, next_number,"
                     " reserved_upto) VALUES (?, ?, ?, ?) ON CONFLICT (category, service_day)"
@@ -242,6 +250,9 @@ class QueueAuthority:
                         utc_iso(now),
                     ),
                 )
+            if must_reserve:
+                self.blocks.synced(key, reserved)
+            self.blocks.issued(key, next_number, category.last)
             ticket = self.get(ticket_id)
             if priority == "normal":
                 # a new normal ticket is last in call order: everyone waiting now is called
@@ -306,8 +317,11 @@ class QueueAuthority:
         issued_at: datetime,
         priority: Priority = "normal",
         identity_hash: str | None = None,
+        booking_code: str | None = None,
+        slot_start: datetime | None = None,
     ) -> Ticket:
-        """A ticket a kiosk issued from its offline range, placed by its issue time."""
+        """A ticket a kiosk issued from its offline range, placed by its issue time (an
+        offline check-in's ticket by its booking's slot, like an online one)."""
         category = self.category(category_id)
         if priority not in PRIORITIES:
             raise RequestInvalid(f"unknown priority {priority!r}")
@@ -329,8 +343,8 @@ class QueueAuthority:
                 )
             conn.execute(
                 "INSERT OR IGNORE INTO tickets (id, service_day, category, number, label,"
-                " priority, identity_hash, device, offline, issued_at, received_at, state)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
+                " priority, slot_start, identity_hash, booking_code, device, offline, issued_at,"
+                " received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?, ?)",
                 (
                     ticket_id,
                     day,
@@ -338,7 +352,9 @@ class QueueAuthority:
                     number,
                     label_for(category, number),
                     priority,
+                    utc_iso(slot_start) if slot_start else None,
                     identity_hash,
+                    booking_code,
                     device,
                     utc_iso(issued_at),
                     utc_iso(now),
@@ -517,6 +533,13 @@ class QueueAuthority:
                 " ON CONFLICT (key) DO UPDATE SET value = '0'",
                 (CLEAN_STOP_KEY,),
             )
+            rows = conn.execute(
+                "SELECT category, service_day, reserved_upto FROM ticket_counters"
+                " WHERE service_day >= ?",
+                (self.service_day(),),
+            ).fetchall()
+        for r in rows:  # that commit was synced: these reservations are durable
+            self.blocks.synced((r["category"], r["service_day"]), r["reserved_upto"])
 
     def mark_clean_stop(self) -> None:
         with self._store.transaction(durable=True) as conn:

@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from hall import evaluations
 from hall.appointments.book import AppointmentBook
 from hall.errors import HallError, RequestInvalid
 from hall.notify import make_sender
@@ -28,7 +29,7 @@ from hall.prereview.review import PreReviewDesk
 from hall.queue import Issued, QueueAuthority
 from hall.registry import DeviceRegistry
 from hall.settings import HallSettings
-from hall.store import HallStore
+from hall.store import HallStore, from_iso
 from hallkiosk.clock import Clock, utc_iso
 from hallkiosk.privacy import IdentityHasher, ensure_key_file
 from uplink.messages import Event
@@ -96,6 +97,7 @@ class Hall:
         self.registry.on_event("password_reissued", self._on_deposit_stored)
         self.registry.on_event("deposit_overdue", self._on_deposit_overdue)
         self.registry.on_event("ticket_issued_offline", self._on_offline_ticket)
+        self.registry.on_event("evaluation", self._on_evaluation)
         self.notifier = NotificationDispatcher(
             self.store.connect_new,
             sender or make_sender(cfg.notify, clock=clock, base_dir=settings.site.data_dir),
@@ -125,6 +127,7 @@ class Hall:
         """Become the serving process: recover ticket numbers, then start the notification
         sender and the periodic sweep. CLI tools use a Hall without starting it."""
         self.queue.recover_numbers()
+        self.queue.blocks.start()
         self._started = True
         self.notifier.start()
         self._sweeper = threading.Thread(target=self._sweep_loop, name="hall-sweep", daemon=True)
@@ -136,6 +139,7 @@ class Hall:
             self._sweeper.join(timeout=5)
         if self._started:
             self.notifier.stop()
+            self.queue.blocks.stop()
             self.queue.mark_clean_stop()
         self.store.close()
 
@@ -360,10 +364,17 @@ class Hall:
 
     def _on_offline_ticket(self, conn: sqlite3.Connection, event: Event) -> None:
         d = event.data
+        booking_code = code if isinstance(code := d.get("booking_code"), str) else None
         try:
             issued_at = datetime.fromisoformat(str(d["issued_at"]))
             if issued_at.tzinfo is None:
                 raise ValueError("issued_at needs an offset")
+            slot_start = None
+            if booking_code is not None:
+                booking = conn.execute(
+                    "SELECT slot_start FROM appointments WHERE booking_code = ?", (booking_code,)
+                ).fetchone()
+                slot_start = from_iso(booking["slot_start"]) if booking is not None else None
             ticket = self.queue.merge_offline(
                 ticket_id=str(d["ticket_id"]),
                 device=event.device,
@@ -374,6 +385,8 @@ class Hall:
                 identity_hash=identity
                 if isinstance(identity := d.get("identity_hash"), str)
                 else None,
+                booking_code=booking_code,
+                slot_start=slot_start,
             )
         except (KeyError, ValueError, HallError) as exc:
             # the applicant holds this ticket: staff must see the problem, nothing is dropped
@@ -387,6 +400,38 @@ class Hall:
             )
             return
         log.info("merged offline ticket %s from %s", ticket.label, event.device)
+        if booking_code is None:
+            return
+        problem = self.appointments.record_offline_check_in(
+            conn, booking_code=booking_code, ticket_id=ticket.id, at=issued_at
+        )
+        if problem is not None:
+            self.registry.raise_alarm(
+                conn,
+                device=event.device,
+                component=event.component,
+                code=problem,
+                subject=booking_code,
+                details={"ticket": ticket.label, "event_id": event.id},
+            )
+            return
+        appt = self.appointments.get(booking_code)
+        self._appointments_changed(appt.service_day)
+        log.info("booking %s checked in offline: ticket %s", booking_code, ticket.label)
+
+    def _on_evaluation(self, conn: sqlite3.Connection, event: Event) -> None:
+        try:
+            evaluations.record(conn, event, self.clock)
+        except evaluations.EvaluationInvalid as exc:
+            # a kiosk bug, not the applicant's: ops see it, the rest of the stream goes on
+            self.registry.raise_alarm(
+                conn,
+                device=event.device,
+                component=event.component,
+                code="evaluation_rejected",
+                subject=event.id,
+                details={"problem": str(exc)},
+            )
 
     def _notify_alarm(self, code: str, details: dict[str, object]) -> None:
         with self.store.transaction() as conn:

@@ -188,6 +188,21 @@ SCHEMA: list[str] = [
     CREATE TABLE hall_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
     """
     + ";\n".join(NOTIFY_SCHEMA),
+    # 2: service evaluations (好差评) from kiosks
+    """
+    CREATE TABLE evaluations (
+        device TEXT NOT NULL,
+        event_id TEXT NOT NULL,
+        service_day TEXT NOT NULL,
+        service TEXT NOT NULL,
+        reference TEXT NOT NULL,
+        level INTEGER NOT NULL CHECK (level BETWEEN 1 AND 5),
+        reasons TEXT NOT NULL,
+        rated_at TEXT NOT NULL,
+        PRIMARY KEY (device, event_id)
+    );
+    CREATE INDEX evaluations_day ON evaluations (service_day);
+    """,
 ]
 
 
@@ -278,10 +293,11 @@ class HallStore:
             self._depth = 0
             self.conn.execute("COMMIT")
             if self._durable:
-                self._sync_wal()
+                self.sync_wal()
 
-    def _sync_wal(self) -> None:
-        # synchronous=NORMAL leaves the commit in the WAL's page cache; fsync makes it survive a
+    def sync_wal(self) -> None:
+        """Make every commit so far survive a power cut. Needs no lock: it only fsyncs."""
+        # synchronous=NORMAL leaves commits in the WAL's page cache; fsync makes them survive a
         # power cut (the WAL file exists for as long as a connection is open).
         fd = os.open(f"{self.path}-wal", os.O_RDONLY)
         try:

@@ -260,6 +260,37 @@ class AppointmentBook:
         log.info("booking %s checked in: ticket %s", appt.booking_code, issued.ticket.label)
         return CheckIn(self.get(appt.booking_code), issued)
 
+    def record_offline_check_in(
+        self, conn: sqlite3.Connection, *, booking_code: str, ticket_id: str, at: datetime
+    ) -> str | None:
+        """A kiosk checked this booking in while the hall was unreachable, against its synced
+        list and windows; the applicant holds the ticket. Returns None when recorded, else the
+        problem staff should look at (the ticket stays merged either way).
+
+        A booking the sweeper marked no-show meanwhile is checked in after all when the kiosk's
+        check-in time was inside the window: the applicant was on time, the hall just did not
+        know."""
+        row = conn.execute(
+            "SELECT * FROM appointments WHERE booking_code = ?", (booking_code,)
+        ).fetchone()
+        if row is None:
+            return "offline_checkin_unknown_booking"
+        appt = _appointment(row, self._clock.tz)
+        if appt.status == "checked_in":
+            return None if appt.ticket_id == ticket_id else "offline_checkin_twice"
+        if appt.status == "cancelled":
+            return "offline_checkin_cancelled_booking"
+        opens = appt.slot_start - timedelta(seconds=self._settings.early_s)
+        lapses = appt.slot_start + timedelta(seconds=self._settings.late_s)
+        if not opens <= at <= lapses:
+            return "offline_checkin_outside_window"
+        conn.execute(
+            "UPDATE appointments SET status = 'checked_in', checked_in_at = ?, ticket_id = ?,"
+            " updated_at = ? WHERE booking_code = ?",
+            (utc_iso(at), ticket_id, utc_iso(self._clock.now()), booking_code),
+        )
+        return None
+
     def _category_for(self, appt: Appointment) -> str:
         wanted = self._settings.ticket_type
         for c in self._queue_settings.categories:

@@ -19,6 +19,7 @@ from hall.service import Hall
 from hallkiosk.clock import ManualClock
 from hallkiosk.privacy import gb11643_check_digit
 from tests.hall.helpers import local, make_hall
+from uplink.messages import Event
 
 
 def id_number(serial: int) -> str:
@@ -179,3 +180,79 @@ def test_submission_return_lists_every_item_once_and_notifies(hall: Hall) -> Non
     queued = list_recent(hall.store.conn, 10)
     assert [n.kind for n in queued] == ["prereview_returned"]
     assert "13800138000" not in repr(queued)
+
+
+def _offline_checkin_event(  # noqa: PLR0917
+    code: str, ticket_id: str, number: int, at: str, identity: str, seq: int
+) -> Event:
+    return Event(
+        v=1,
+        id=uuid.uuid4().hex,
+        seq=seq,
+        ts=local(2026, 11, 23, 8, 0),
+        type="ticket_issued_offline",
+        device="kiosk-01",
+        component="kiosk",
+        data={
+            "ticket_id": ticket_id,
+            "category": "ss-submit",
+            "number": number,
+            "issued_at": f"2026-11-23T{at}:00+08:00",
+            "priority": "appointment",
+            "identity_hash": identity,
+            "booking_code": code,
+        },
+    )
+
+
+def test_an_offline_check_in_marks_the_booking_even_after_the_no_show_sweep(
+    hall: Hall, clock: ManualClock
+) -> None:
+    person = id_number(10)
+    identity = hall.hasher.hash_id_number(person)
+    import_bookings(hall, [("BK0010", person, "09:00"), ("BK0011", id_number(11), "09:30")])
+    normal = hall.handle_request("kiosk-02", "ticket.issue", {"category": "ss-submit"})
+    # the kiosk checked BK0010 in at 08:50 while the hall was unreachable; the hall only
+    # hears of it at 10:05, after its sweep marked the booking no-show
+    clock.advance(2 * 3600 + 5 * 60)
+    assert "BK0010" in hall.appointments.sweep_no_shows()
+    event = _offline_checkin_event("BK0010", uuid.uuid4().hex, 1001, "08:50", identity, 1)
+    assert hall.registry.ingest(event)
+    booking = hall.appointments.get("BK0010")
+    assert booking.status == "checked_in"
+    assert booking.ticket_id == event.data["ticket_id"]
+    order = hall.queue.waiting(["ss-submit"])
+    # a checked-in booking's ticket goes ahead of the normal one issued before it
+    assert [t.label for t in order][:2] == ["A1001", normal["ticket"]]
+    assert order[0].priority == "appointment" and order[0].slot_start is not None
+    assert not hall.registry.ingest(event)  # a replay changes nothing
+    assert not hall.store.all("SELECT * FROM alarms WHERE state = 'active'")
+
+
+def test_an_offline_check_in_the_hall_cannot_honour_raises_an_alarm_and_keeps_the_ticket(
+    hall: Hall, clock: ManualClock
+) -> None:
+    person = id_number(12)
+    identity = hall.hasher.hash_id_number(person)
+    import_bookings(hall, [("BK0012", person, "09:00")])
+    clock.advance(3600)  # 09:00: online check-in first
+    hall.handle_request("kiosk-02", "appointment.checkin", {"booking_code": "BK0012"})
+    twice = _offline_checkin_event("BK0012", uuid.uuid4().hex, 1002, "09:01", identity, 1)
+    unknown = _offline_checkin_event("BK9999", uuid.uuid4().hex, 1003, "09:02", identity, 2)
+    late = _offline_checkin_event("BK0013", uuid.uuid4().hex, 1004, "11:30", identity, 3)
+    import_bookings(hall, [("BK0013", id_number(13), "10:00")])
+    for event in (twice, unknown, late):
+        assert hall.registry.ingest(event)
+    alarms = {
+        (r["code"], r["subject"])
+        for r in hall.store.all("SELECT code, subject FROM alarms WHERE state = 'active'")
+    }
+    assert alarms == {
+        ("offline_checkin_twice", "BK0012"),
+        ("offline_checkin_unknown_booking", "BK9999"),
+        ("offline_checkin_outside_window", "BK0013"),
+    }
+    # the applicants hold these tickets: every one is in the queue
+    labels = {t.label for t in hall.queue.waiting(["ss-submit"])}
+    assert {"A1002", "A1003", "A1004"} <= labels
+    assert hall.appointments.get("BK0013").status == "booked"

@@ -207,6 +207,7 @@ def test_a_crash_skips_the_reserved_block_and_never_repeats_a_number(
     assert issue(hall)["ticket"] == "A001"
     hall._stop.set()
     hall.notifier.stop()
+    hall.queue.blocks.stop()
     hall.store.close()  # no clean stop: as after a power cut
     again = make_hall(tmp_path, clock)  # recover_numbers runs at start
     try:
@@ -220,6 +221,64 @@ def test_a_crash_skips_the_reserved_block_and_never_repeats_a_number(
         assert issue(after_clean)["ticket"] == "A022"  # a clean stop skips nothing
     finally:
         after_clean.close()
+
+
+def _reserved_upto(hall: Hall, category: str = "ss-submit") -> int:
+    row = hall.store.one("SELECT reserved_upto FROM ticket_counters WHERE category = ?", category)
+    assert row is not None
+    return int(row["reserved_upto"])
+
+
+def test_number_blocks_are_reserved_ahead_off_the_request_path(hall: Hall) -> None:
+    numbers = []
+    for _ in range(100):
+        numbers.append(int(str(issue(hall)["ticket"])[1:]))
+        assert hall.queue.blocks.wait_idle(timeout_s=10)
+        # the synced reservation always covers every number handed out
+        assert _reserved_upto(hall) >= numbers[-1]
+    assert numbers == list(range(1, 101))
+    # only the first ticket of the day synced on the request path; the rest was done ahead
+    assert hall.queue.blocks.stats.inline == 1
+    assert hall.queue.blocks.stats.ahead >= 100 // 20
+
+
+def test_a_slow_disk_falls_back_to_an_inline_reservation_and_never_outruns_the_sync(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    import threading
+
+    hall = make_hall(tmp_path, clock)
+    disk_slow = threading.Event()
+    release = threading.Event()
+    sync_wal = hall.store.sync_wal
+
+    def slow_sync() -> None:
+        if threading.current_thread().name == "hall-numbers":
+            disk_slow.set()
+            release.wait(timeout=30)  # the reserver's fsync hangs on a slow card
+        sync_wal()
+
+    hall.store.sync_wal = slow_sync  # type: ignore[method-assign]
+    try:
+        for _ in range(11):  # A011 leaves less than half a block: the reserver starts
+            issue(hall)
+        assert disk_slow.wait(timeout=10)
+        # its commit is in, but not yet synced: the issuing path must not trust it
+        assert _reserved_upto(hall) > 20
+        assert hall.queue.blocks.durable_upto(("ss-submit", hall.queue.service_day())) == 20
+        labels = [issue(hall)["ticket"] for _ in range(10)]
+        assert labels[-1] == "A021"
+        assert hall.queue.blocks.stats.inline == 2  # A021 reserved and synced inline
+        release.set()
+        assert hall.queue.blocks.wait_idle(timeout_s=10)
+    finally:
+        release.set()
+        hall.close()
+    again = make_hall(tmp_path, clock)  # a clean stop: nothing skipped
+    try:
+        assert issue(again)["ticket"] == "A022"
+    finally:
+        again.close()
 
 
 def test_offline_range_overlapping_an_online_range_is_refused(
