@@ -67,7 +67,7 @@ def valid_code(rng: random.Random) -> str:
     if pick == 1:
         return make_booking_payload(make_booking_code("".join(rng.choices(string.digits, k=11))))
     if pick == 2:
-        return make_receipt_payload("".join(rng.choices(string.digits, k=16)))
+        return make_receipt_payload("YS" + "".join(rng.choices(string.digits, k=13)))
     if pick == 3:
         dept = "".join(rng.choices(string.ascii_uppercase, k=rng.randint(2, 4)))
         return make_case_barcode(dept, rng.randint(2000, 2099), rng.randrange(1_000_000))

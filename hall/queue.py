@@ -175,6 +175,8 @@ class QueueAuthority:
                 "area_en": c.area_en,
                 "ticket_type": c.ticket_type,
                 "prefix": c.prefix,
+                # digits in a label, so an offline ticket from a kiosk looks like the hall's
+                "label_digits": max(3, len(str(c.last))),
             }
             for c in self._settings.categories
         ]

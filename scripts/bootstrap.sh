@@ -11,9 +11,12 @@ PYTHON=${PYTHON:-python3}
 # pcscd + vsmartcard-vpcd: the PC/SC stack with the virtual reader our virtual cards plug into.
 # libpcsclite-dev + swig: build pyscard where no wheel exists (e.g. some Pi OS releases).
 # libzbar0: the QR decoder the printer-preview tests read codes back with.
-# espeak-ng: spoken prompts. fonts-noto-cjk: Chinese glyphs for ticket previews.
+# espeak-ng + alsa-utils (aplay): spoken prompts. fonts-noto-cjk: Chinese glyphs for tickets
+# and the kiosk screens. xvfb + xauth + libgl1-mesa-dri + libmtdev1: the Kivy window in the UI
+# tests and `make demo HEADLESS=1` (Mesa's software renderer under Xvfb).
 APT_PACKAGES=(python3 python3-venv python3-dev tzdata mosquitto pcscd vsmartcard-vpcd
-    libpcsclite-dev swig libzbar0 espeak-ng fonts-noto-cjk)
+    libpcsclite-dev swig libzbar0 espeak-ng alsa-utils fonts-noto-cjk
+    xvfb xauth libgl1-mesa-dri libmtdev1)
 
 missing=()
 for pkg in "${APT_PACKAGES[@]}"; do

@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+
+from kiosk.ui.kivy_env import prepare_kivy_env
+
+# Kivy reads its environment at first import, and parses argv unless told not to: prepare it
+# before any test module can import kivy (tests/kiosk/ui/conftest.py keeps its own KIVY_HOME)
+prepare_kivy_env(Path(tempfile.gettempdir()) / "hk-kivy-tests")
 
 pytest_plugins = [
     "tests.fixtures.ptys",

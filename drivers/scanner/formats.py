@@ -8,7 +8,9 @@ Formats (docs/drivers/scanner.md has the full description and examples):
 
 * booking code 预约号: ``YY`` + 11 digits + 1 Luhn check digit, e.g. ``YY202406150013``
 * booking QR: ``HK1:B:<booking code>`` or ``https://<allowed host>/…?yyh=<booking code>``
-* receipt QR 受理回执: ``HK1:R:<16-digit receipt id>:<2 check digits, ISO 7064 MOD 97-10>``
+* receipt QR 受理回执: ``HK1:R:<receipt number>:<2 check digits>``; the receipt number is the
+  hall's pre-review number ``YS`` + 8-digit date + 5-digit serial, the check ISO 7064 MOD 97-10
+  over its 13 digits
 * case barcode 证件袋条码 (Code 128): department (2-4 letters) + year (4 digits) + serial
   (6 digits) + 1 check character, ISO 7064 MOD 37,36 over everything before it
 """
@@ -34,7 +36,7 @@ _ALNUM36_VALUE = {c: i for i, c in enumerate(ALNUM36)}
 _ALLOWED = frozenset(chr(c) for c in range(0x21, 0x7F))
 
 _BOOKING_RE = re.compile(r"^([A-Z]{2})([0-9]{12})$")
-_RECEIPT_RE = re.compile(r"^HK1:R:([0-9]{16}):([0-9]{2})$")
+_RECEIPT_RE = re.compile(r"^HK1:R:YS([0-9]{13}):([0-9]{2})$")
 _CASE_RE = re.compile(r"^([A-Z]{2,4})([0-9]{4})([0-9]{6})([0-9A-Z])$")
 COMPACT_PREFIX = "HK1:"
 CASE_YEARS = (2000, 2099)
@@ -128,10 +130,12 @@ def make_booking_payload(booking_code: str) -> str:
     return f"{COMPACT_PREFIX}B:{booking_code}"
 
 
-def make_receipt_payload(receipt_id: str) -> str:
-    if len(receipt_id) != 16 or not receipt_id.isascii() or not receipt_id.isdigit():
-        raise ValueError("a receipt id is 16 digits")
-    return f"{COMPACT_PREFIX}R:{receipt_id}:{mod97_10_check(receipt_id)}"
+def make_receipt_payload(receipt_no: str) -> str:
+    """The QR on a pre-review receipt, for the hall's number ``YSyyyymmddNNNNN``."""
+    digits = receipt_no[2:]
+    if not receipt_no.startswith("YS") or not re.fullmatch(r"[0-9]{13}", digits):
+        raise ValueError("a receipt number is YS and 13 digits")
+    return f"{COMPACT_PREFIX}R:{receipt_no}:{mod97_10_check(digits)}"
 
 
 def make_case_barcode(department: str, year: int, serial: int) -> str:
@@ -219,7 +223,7 @@ def _compact(upper: str, settings: FormatSettings, length: int, source: str) -> 
                 raw_length=length,
                 source=source,
             )
-        return Scan(ScanKind.RECEIPT_QR, match.group(1), length, source)
+        return Scan(ScanKind.RECEIPT_QR, "YS" + match.group(1), length, source)
     raise CodeNotRecognised(
         f"HK1 payload of {length} characters has an unknown type or shape",
         raw_length=length,

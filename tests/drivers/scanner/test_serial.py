@@ -22,7 +22,7 @@ from drivers.scanner.sim import PtyScannerSim
 from tests.fixtures import wait_until
 
 BOOKING = "YY202406150013"
-RECEIPT = make_receipt_payload("3301062024000123")
+RECEIPT = make_receipt_payload("YS2026112300123")
 
 
 def _settings(url: str, **serial: object) -> ScannerSettings:
@@ -76,7 +76,7 @@ def test_scans_over_a_real_pty(tmp_path: Path, caplog: pytest.LogCaptureFixture)
                 BOOKING,
                 f"serial:{sim.url}",
             )
-            assert (second.kind, second.value) == (ScanKind.RECEIPT_QR, "3301062024000123")
+            assert (second.kind, second.value) == (ScanKind.RECEIPT_QR, "YS2026112300123")
             sim.scan_bytes("张三 330106199001011234\r".encode())
             with pytest.raises(ScanBadCharacters) as caught:
                 scanner.read(timeout_s=5)

@@ -1,0 +1,135 @@
+"""Kiosk UI: cold start to the first frame and memory after a journey, against a bare Kivy app.
+
+Both sides run as fresh processes on one private Xvfb (``python -m kiosk.ui.bench_target``),
+interleaved run by run, after one warm-up run of each (the font face extraction and bytecode
+compilation happen once per install, not per start):
+
+- **floor**: a bare Kivy App showing one Label in a window of the kiosk's size.
+- **ours**: ``KioskApp`` with fonts, catalogs, theme, shell and the first screen, then a walk
+  through the screens (``--rounds`` journeys: zh/en/elderly switches, keypad entries with a
+  background job and a notice, out of service, the idle countdown).
+
+Cold start is process start (just before ``Popen``) to the child's ``FIRST_FRAME`` line, printed
+from the first ``on_flip``. RSS is VmRSS from ``/proc/<pid>/status``, read by the child itself
+at the end (after its walk, or after ``BARE_FRAMES`` frames for the floor), after a
+``gc.collect()``. ``start_ratio`` = median ours / median bare start, ``rss_ratio`` = median ours
+/ median bare RSS (goal: both <= 1.5). A screen change is timed in the kiosk process from
+``shell.show`` to the first frame drawn with the new screen rendered.
+
+Progress and the table go to stderr; stdout ends with one JSON line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO_ROOT))
+
+from tests.fixtures.processes import ManagedProcess  # noqa: E402
+from tests.fixtures.xvfb import start_xvfb  # noqa: E402
+
+RUN_TIMEOUT_S = 180.0
+GOAL_RATIO = 1.5
+
+
+def run_child(args: Sequence[str], display: str, kivy_home: Path) -> dict[str, Any]:
+    """One child process: its start-to-first-frame time, RSS and screen-change times."""
+    started = time.perf_counter()
+    child = ManagedProcess(
+        [sys.executable, "-m", "kiosk.ui.bench_target", *args, "--kivy-home", str(kivy_home)],
+        env={"DISPLAY": display},
+        cwd=REPO_ROOT,
+    )
+    try:
+        first = child.read_line(timeout_s=RUN_TIMEOUT_S)
+        start_ms = (time.perf_counter() - started) * 1000
+        if first != "FIRST_FRAME":
+            raise RuntimeError(f"unexpected first line {first!r}\n{child.describe()}")
+        transitions_ms: list[float] = []
+        while True:
+            word, _, value = child.read_line(timeout_s=RUN_TIMEOUT_S).partition(" ")
+            if word == "TRANSITION_MS":
+                transitions_ms.append(float(value))
+            elif word == "RSS_KB":
+                rss_kb = int(value)
+                break
+        if child.wait(timeout_s=RUN_TIMEOUT_S) != 0:
+            raise RuntimeError(f"child failed\n{child.describe()}")
+    finally:
+        if child.is_running():
+            child.terminate()
+    return {"start_ms": start_ms, "rss_kb": rss_kb, "transitions_ms": transitions_ms}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="runs of each side")
+    parser.add_argument("--rounds", type=int, default=3, help="journey walks per kiosk run")
+    parser.add_argument("--transition", choices=["none", "fade", "slide"], default="none")
+    parser.add_argument("--size", default="1080x1920", help="window WIDTHxHEIGHT (both sides)")
+    args = parser.parse_args(argv)
+    if args.repeats < 1 or args.rounds < 1:
+        parser.error("--repeats and --rounds: at least 1")
+    if args.size != "1080x1920":
+        parser.error("--size: the kiosk side uses [kiosk.ui] defaults, 1080x1920")
+
+    bare_args = ["bare", "--size", args.size]
+    kiosk_args = ["kiosk", "--rounds", str(args.rounds), "--transition", args.transition]
+    server = start_xvfb()
+    results: dict[str, list[dict[str, Any]]] = {"bare": [], "kiosk": []}
+    try:
+        with tempfile.TemporaryDirectory(prefix="hk-kiosk-start-") as tmp:
+            home = Path(tmp)
+            print("warm-up: one run of each side", file=sys.stderr)
+            run_child(bare_args, server.display, home)
+            run_child(kiosk_args, server.display, home)
+            for n in range(args.repeats):
+                # alternate which side goes first, so neither always runs on a warmer cache
+                order = [("bare", bare_args), ("kiosk", kiosk_args)]
+                for side, side_args in order if n % 2 == 0 else reversed(order):
+                    run = run_child(side_args, server.display, home)
+                    results[side].append(run)
+                    print(
+                        f"  run {n + 1} {side:>5}: start {run['start_ms']:7.1f} ms, "
+                        f"RSS {run['rss_kb'] / 1024:6.1f} MiB",
+                        file=sys.stderr,
+                    )
+    finally:
+        server.stop()
+
+    def median(side: str, key: str) -> float:
+        return statistics.median(run[key] for run in results[side])
+
+    transitions = [ms for run in results["kiosk"] for ms in run["transitions_ms"]]
+    result: dict[str, Any] = {
+        "repeats": args.repeats,
+        "rounds": args.rounds,
+        "transition": args.transition,
+        "bare_start_ms": round(median("bare", "start_ms"), 1),
+        "kiosk_start_ms": round(median("kiosk", "start_ms"), 1),
+        "bare_rss_kb": round(median("bare", "rss_kb")),
+        "kiosk_rss_kb": round(median("kiosk", "rss_kb")),
+        "screen_change_n": len(transitions),
+        "screen_change_p50_ms": round(statistics.median(transitions), 1),
+        "screen_change_max_ms": round(max(transitions), 1),
+    }
+    result["start_ratio"] = round(result["kiosk_start_ms"] / result["bare_start_ms"], 2)
+    result["rss_ratio"] = round(result["kiosk_rss_kb"] / result["bare_rss_kb"], 2)
+    result["goal_met"] = max(result["start_ratio"], result["rss_ratio"]) <= GOAL_RATIO
+    for key, value in result.items():
+        print(f"{key:>22}: {value}", file=sys.stderr)
+    print(json.dumps({"bench": "kiosk_start", **result}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
