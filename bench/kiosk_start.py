@@ -5,9 +5,11 @@ interleaved run by run, after one warm-up run of each (the font face extraction 
 compilation happen once per install, not per start):
 
 - **floor**: a bare Kivy App showing one Label in a window of the kiosk's size.
-- **ours**: ``KioskApp`` with fonts, catalogs, theme, shell and the first screen, then a walk
-  through the screens (``--rounds`` journeys: zh/en/elderly switches, keypad entries with a
-  background job and a notice, out of service, the idle countdown).
+- **ours** (``--kiosk app``, the default): the assembled kiosk of kiosk/app.py on a fresh data
+  directory (embedded hall, simulated devices, every journey's screen), then ``--rounds`` walks:
+  a ticket printed and rated, English, 大字版, check-in, pre-review and case status opened and
+  left. ``--kiosk kiosk`` runs the UI shell with the demo router instead, whose walk also times
+  screen changes.
 
 Cold start is process start (just before ``Popen``) to the child's ``FIRST_FRAME`` line, printed
 from the first ``on_flip``. RSS is VmRSS from ``/proc/<pid>/status``, read by the child itself
@@ -74,6 +76,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5, help="runs of each side")
     parser.add_argument("--rounds", type=int, default=3, help="journey walks per kiosk run")
+    parser.add_argument(
+        "--kiosk",
+        choices=["app", "kiosk"],
+        default="app",
+        help="app: the assembled kiosk (kiosk/app.py) and a ticket journey; kiosk: the UI shell"
+        " with the demo router (screen-change times)",
+    )
     parser.add_argument("--transition", choices=["none", "fade", "slide"], default="none")
     parser.add_argument("--size", default="1080x1920", help="window WIDTHxHEIGHT (both sides)")
     args = parser.parse_args(argv)
@@ -83,7 +92,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--size: the kiosk side uses [kiosk.ui] defaults, 1080x1920")
 
     bare_args = ["bare", "--size", args.size]
-    kiosk_args = ["kiosk", "--rounds", str(args.rounds), "--transition", args.transition]
+    kiosk_args = [args.kiosk, "--rounds", str(args.rounds), "--transition", args.transition]
     server = start_xvfb()
     results: dict[str, list[dict[str, Any]]] = {"bare": [], "kiosk": []}
     try:

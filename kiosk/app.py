@@ -66,6 +66,7 @@ def build_app(
     settings: KioskSettings,
     *,
     on_started: Callable[[RunningKiosk], None] | None = None,
+    on_first_frame: Callable[[RunningKiosk], None] | None = None,
 ) -> RunningKiosk:
     ui = settings.kiosk.ui
     configure_kivy(ui)
@@ -93,6 +94,7 @@ def build_app(
         ui,
         all_screens(),
         start=start,
+        on_first_frame=(lambda _shell: on_first_frame(holder[0])) if on_first_frame else None,
         on_tick=session.tick,
         hooks=ShellHooks(
             on_language=lambda lang: session.set_language("en" if lang is Language.EN else "zh"),

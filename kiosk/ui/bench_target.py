@@ -230,9 +230,104 @@ def run_kiosk(rounds: int, transition: str) -> None:
         worker.close()
 
 
+def app_steps(running: Any) -> Iterator[Step]:
+    """One round of the assembled kiosk (kiosk/app.py): a ticket printed and rated, English,
+    大字版, and the check-in, pre-review and case-status journeys opened and left."""
+    from kiosk.flows.home import JourneyKind, TileId
+
+    session = running.kiosk.session
+
+    def state(*states: str) -> Step:
+        def arrived() -> bool:
+            journey = session.journey
+            return journey is not None and journey.busy is None and str(journey.state) in states
+
+        return arrived
+
+    def home() -> bool:
+        return session.active is JourneyKind.HOME
+
+    def call(method: str, *args: object) -> Step:
+        # the journey is looked up when the step runs: each step may be on a new one
+        return do(lambda: getattr(session.journey, method)(*args))
+
+    yield do(lambda: session.start(TileId.TICKET))
+    yield state("choose_area")
+    yield do(lambda: session.journey.choose_area(session.journey.view.areas[0].area))
+    yield state("choose_type")
+    yield do(lambda: session.journey.choose_type(session.journey.view.types[0].category_id))
+    yield state("identify")
+    yield call("skip_card")
+    yield state("done")
+    yield call("finish")
+    yield state("choose_level")
+    yield call("choose_level", 5)
+    yield call("submit")
+    yield state("thanks")
+    yield do(session.go_home)
+    yield home
+    yield do(lambda: session.set_language("en"))
+    yield do(lambda: session.set_elderly(True))
+    yield do(lambda: session.set_elderly(False))
+    yield do(lambda: session.set_language("zh"))
+    for tile, first in (
+        (TileId.CHECKIN, "identify"),
+        (TileId.PREREVIEW, "choose_matter"),
+        (TileId.STATUS, "identify"),
+    ):
+        yield do(lambda tile=tile: session.start(tile))  # type: ignore[misc]
+        yield state(first)
+        yield do(session.go_home)
+        yield home
+
+
+def run_app(rounds: int) -> None:
+    """The assembled kiosk on a fresh data directory (embedded hall, simulated devices)."""
+    import json
+
+    from kivy.app import App
+
+    from kiosk.app import RunningKiosk, build_app
+    from kiosk.settings import load_kiosk_settings
+
+    data = Path(tempfile.mkdtemp(prefix="hk-bench-app-"))
+    site = data / "site.toml"
+    site.write_text(
+        f"schema_version = 1\n[site]\ndata_dir = {json.dumps(str(data))}\n"
+        '[kiosk]\ndevice_id = "kiosk-01"\n'
+        "[kiosk.offline]\nranges = [{ first = 1001, last = 1199 }]\n"
+    )
+    walkers: list[Walker] = []  # held here: the Clock keeps only a weak reference to _tick
+
+    def finish(walker: Walker) -> None:
+        for ms in walker.transitions_ms:
+            say("TRANSITION_MS", f"{ms:.3f}")
+        gc.collect()
+        say("RSS_KB", rss_kb())
+        App.get_running_app().stop()
+
+    def first_frame(running: RunningKiosk) -> None:
+        say("FIRST_FRAME")
+        shell = running.app.shell
+        assert shell is not None
+
+        def all_rounds() -> Iterator[Step]:
+            for _ in range(rounds):
+                yield from app_steps(running)
+
+        walkers.append(Walker(all_rounds(), shell, lambda: finish(walkers[0])))
+
+    running = build_app(load_kiosk_settings([site]), on_first_frame=first_frame)
+    try:
+        running.app.run()
+    finally:
+        running.kiosk.close()
+        running.worker.close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m kiosk.ui.bench_target")
-    parser.add_argument("side", choices=["bare", "kiosk"])
+    parser.add_argument("side", choices=["bare", "kiosk", "app"])
     parser.add_argument("--rounds", type=int, default=0, help="journey walks (kiosk only)")
     parser.add_argument("--transition", choices=["none", "fade", "slide"], default="none")
     parser.add_argument("--kivy-home", type=Path, default=None)
@@ -244,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.side == "bare":
         width, _, height = args.size.partition("x")
         run_bare(int(width), int(height))
+    elif args.side == "app":
+        run_app(args.rounds)
     else:
         run_kiosk(args.rounds, args.transition)
     sys.stdout.flush()
