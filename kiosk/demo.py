@@ -26,8 +26,6 @@ import logging
 import os
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -37,11 +35,11 @@ from drivers.identity.vcard.cards import SYNTHETIC_ID_NUMBER, SYNTHETIC_NAME
 from drivers.scanner.formats import make_booking_code, make_booking_payload
 from hallkiosk.privacy import IdentityHasher, mask_id_number, mask_name
 from kiosk.ui.kivy_env import prepare_kivy_env
+from locker.demo import wait_for
 
 log = logging.getLogger("kiosk.demo")
 
 DEMO_BOOKING = make_booking_code("20261123001")
-STEP_TIMEOUT_S = 30.0
 
 
 def say(text: str) -> None:
@@ -100,32 +98,13 @@ def seed(running: Any, locker_demo: Any) -> Seeded:
     bay = str(started["bay_id"])
     channel = int(bay[1:])
     sim.pull_door(1, channel)
-    _wait(lambda: locker_demo.door(bay) == "open", "the bay to open")
+    wait_for(lambda: locker_demo.door(bay) == "open", "the bay to open")
     sim.close_door(1, channel)
-    _wait(lambda: locker_demo.door(bay) == "closed", "the bay to close")
+    wait_for(lambda: locker_demo.door(bay) == "closed", "the bay to close")
     confirmed = client.call(
         "deposit.confirm", staff_id="demo-clerk", deposit_id=started["deposit_id"]
     )
     return Seeded(DEMO_BOOKING, str(confirmed["password"]), bay)
-
-
-def _wait(done: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + STEP_TIMEOUT_S
-    while not done():
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"demo: timed out waiting for {what}")
-        time.sleep(0.05)
-
-
-def person_at_open_bay(locker_demo: Any) -> None:
-    """The applicant opens the unlocked bay, takes the certificate and shuts the door."""
-    bays = locker_demo.client.call("status")["bays"]
-    for bay in bays:
-        channel = int(str(bay["bay_id"])[1:])
-        if locker_demo.sim.pull_door(1, channel):
-            locker_demo.sim.take_item(1, channel)
-            locker_demo.sim.close_door(1, channel)
-            return
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -143,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_kivy_env(Path(tempfile.gettempdir()) / "hallkiosk-kivy", console_log=False)
 
     from kiosk.app import RunningKiosk, build_app
-    from kiosk.demo_script import HotKeys, Script, journey_steps
+    from kiosk.demo_script import HotKeys, Script, journey_steps, person_at_open_bay
     from kiosk.settings import load_kiosk_settings
     from locker.demo import Demo
 

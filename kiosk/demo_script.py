@@ -46,7 +46,7 @@ class HotKeys:
             285: lambda: devices.scanner.scan(self.booking_payload),  # type: ignore[attr-defined]
             286: printer_sim.pull_paper,
             287: printer_sim.load_paper,
-            288: lambda: _person_at_open_bay(self.locker_demo),
+            288: lambda: person_at_open_bay(self.locker_demo),
         }
         action = actions.get(key)  # F1..F7 are SDL key codes 282..288
         if action is None:
@@ -55,10 +55,15 @@ class HotKeys:
         return True
 
 
-def _person_at_open_bay(locker_demo: Any) -> None:
-    from kiosk.demo import person_at_open_bay  # noqa: PLC0415 - the demo imports this module
-
-    person_at_open_bay(locker_demo)
+def person_at_open_bay(locker_demo: Any) -> None:
+    """The applicant opens the unlocked bay, takes the certificate and shuts the door."""
+    bays = locker_demo.client.call("status")["bays"]
+    for bay in bays:
+        channel = int(str(bay["bay_id"])[1:])
+        if locker_demo.sim.pull_door(1, channel):
+            locker_demo.sim.take_item(1, channel)
+            locker_demo.sim.close_door(1, channel)
+            return
 
 
 @dataclass(frozen=True)

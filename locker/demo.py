@@ -45,7 +45,9 @@ def _read_line(stream: IO[str], timeout_s: float) -> str:
     return result[0].strip()
 
 
-def _wait(predicate: Callable[[], bool], what: str) -> None:
+def wait_for(predicate: Callable[[], bool], what: str) -> None:
+    # lockerd and the simulator are other processes: their state is read, there is no
+    # condition in this process to wait on
     deadline = time.monotonic() + STEP_TIMEOUT_S
     while not predicate():
         if time.monotonic() > deadline:
@@ -97,7 +99,7 @@ class Demo:
         self._spawn(["locker.daemon", "--config", str(config), "--log-level", "WARNING"])
         self.client = LockerClient(str(self.data_dir / "lockerd.sock"))
         socket_path = self.data_dir / "lockerd.sock"
-        _wait(socket_path.exists, "lockerd's socket")
+        wait_for(socket_path.exists, "lockerd's socket")
         say(f"[lockerd] running, database {self.data_dir / 'locker.db'}")
         ensure_key_file(self.data_dir / "identity.key")
         self.hasher = IdentityHasher.from_file(self.data_dir / "identity.key")
@@ -152,8 +154,8 @@ class Demo:
             f"  bay {bay} ({started['size']}) opens for case ZJ2026-000123, "
             f"recipient {identity['masked_name']} {identity['masked_id']}"
         )
-        _wait(lambda: self.door(bay) == "open", "the clerk to open the door")
-        _wait(lambda: self.door(bay) == "closed", "the clerk to close the door")
+        wait_for(lambda: self.door(bay) == "open", "the clerk to open the door")
+        wait_for(lambda: self.door(bay) == "closed", "the clerk to close the door")
         stored = self.client.call(
             "deposit.confirm", staff_id="clerk01", deposit_id=started["deposit_id"]
         )
@@ -180,18 +182,18 @@ class Demo:
             "pickup", identity_hash=identity["identity_hash"], password=password
         )
         say(f"  right password -> bay {result['bay_id']} opened: 柜门已打开，请取件并关好柜门")
-        _wait(lambda: self.door(bay) == "open", "the applicant to open the door")
-        _wait(lambda: self.door(bay) == "closed", "the applicant to close the door")
+        wait_for(lambda: self.door(bay) == "open", "the applicant to open the door")
+        wait_for(lambda: self.door(bay) == "closed", "the applicant to close the door")
         say("  door closed again: pickup complete")
 
         say("\n== 3. 柜门被撬 / A door is forced open ==")
         self.sim.set_auto_person(False)
         self.sim.force_open(1, 8)
-        _wait(lambda: self.door("A08") == "open", "the forced door to be seen")
+        wait_for(lambda: self.door("A08") == "open", "the forced door to be seen")
         alarms = self.client.call("status")["alarms"]
         say("  active alarms: " + ", ".join(f"{a['alarm']}@{a['subject']}" for a in alarms))
         self.sim.close_door(1, 8)
-        _wait(lambda: self.door("A08") == "closed", "the forced door to close")
+        wait_for(lambda: self.door("A08") == "closed", "the forced door to close")
 
         say("\n== 4. 审计日志 / The audit log ==")
         for entry in self.client.call("audit.tail", after_seq=0, limit=100)["entries"]:

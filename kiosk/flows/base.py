@@ -314,3 +314,25 @@ class Pager(Generic[T]):
         first = self._index * self._size
         self._size = size
         self._index = first // size
+
+
+Item = TypeVar("Item")
+
+
+class PagedFlow(Flow[S], Generic[S, Item]):
+    """A flow that shows one list a page at a time (``self._pager``, set by the subclass):
+    the page buttons and the session's page size (smaller in 大字版) are the same for all."""
+
+    _pager: Pager[Item]
+
+    def next_page(self) -> None:
+        self._pager.next()
+        self._changed()
+
+    def prev_page(self) -> None:
+        self._pager.prev()
+        self._changed()
+
+    def set_page_size(self, size: int) -> None:
+        self._pager.resize(size)
+        self._changed()

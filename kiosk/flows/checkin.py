@@ -29,11 +29,11 @@ from drivers.printer import QueueTicket, TicketPrinter
 from hallkiosk.clock import Clock
 from kiosk.flows.base import (
     Bilingual,
-    Flow,
     FlowStateError,
     Msg,
     Notice,
     Outcome,
+    PagedFlow,
     Pager,
     Worker,
 )
@@ -149,7 +149,7 @@ _NOT_ISSUED = Msg.of(
 )
 
 
-class CheckinFlow(Flow[CheckinState]):
+class CheckinFlow(PagedFlow[CheckinState, Booking]):
     name = "checkin"
 
     def __init__(
@@ -174,7 +174,7 @@ class CheckinFlow(Flow[CheckinState]):
         self._ticket_settings = ticket_settings or TicketSettings()
         self._on_print_failed = on_print_failed
         self.keypad = Keypad(self._settings.code_digits, secret=False)
-        self._pager: Pager[Booking] = Pager(size=page_size)
+        self._pager = Pager(size=page_size)
         self._ended: JourneyEnd | None = None
         self._clear()
         self._job(
@@ -280,18 +280,6 @@ class CheckinFlow(Flow[CheckinState]):
             )
             return
         self._look_up(booking_code=self._settings.booking_prefix + self.keypad.take())
-
-    def next_page(self) -> None:
-        self._pager.next()
-        self._changed()
-
-    def prev_page(self) -> None:
-        self._pager.prev()
-        self._changed()
-
-    def set_page_size(self, size: int) -> None:
-        self._pager.resize(size)
-        self._changed()
 
     def choose(self, booking_code: str) -> None:
         self._idle(S.CHOOSE_BOOKING)

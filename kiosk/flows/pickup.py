@@ -28,11 +28,11 @@ from enum import StrEnum
 from drivers.identity.types import Identity, IdentitySource
 from kiosk.flows.base import (
     Bilingual,
-    Flow,
     FlowStateError,
     Msg,
     Notice,
     Outcome,
+    PagedFlow,
     Pager,
     Text,
     Worker,
@@ -129,7 +129,7 @@ _NEW_CODE = Msg.of(
 _STAFF_COMING = Msg.of("Staff have been asked to come and help you. Please wait here.")
 
 
-class PickupFlow(Flow[PickupState]):
+class PickupFlow(PagedFlow[PickupState, Deposit]):
     name = "pickup"
 
     def __init__(
@@ -147,7 +147,7 @@ class PickupFlow(Flow[PickupState]):
         self._on_help = on_help
         self._grid_rows = grid_rows
         self.keypad = Keypad(PASSWORD_DIGITS, secret=True)
-        self._pager: Pager[Deposit] = Pager(size=page_size)
+        self._pager = Pager(size=page_size)
         self._ended: JourneyEnd | None = None
         self._clear()
         if identity is not None:
@@ -238,18 +238,6 @@ class PickupFlow(Flow[PickupState]):
             self._select(deposits[0])
         else:
             self._go(S.CHOOSE)
-
-    def set_page_size(self, size: int) -> None:
-        self._pager.resize(size)
-        self._changed()
-
-    def next_page(self) -> None:
-        self._pager.next()
-        self._changed()
-
-    def prev_page(self) -> None:
-        self._pager.prev()
-        self._changed()
 
     def choose(self, deposit_id: int) -> None:
         self._idle(S.CHOOSE)

@@ -33,7 +33,16 @@ from drivers.identity.types import Identity, IdentitySource
 from drivers.printer import PreReviewReceipt as ReceiptSlip
 from drivers.printer import PrintReport, TicketPrinter, receipt_layout
 from drivers.scanner.formats import make_receipt_payload
-from kiosk.flows.base import Bilingual, Flow, FlowStateError, Msg, Notice, Outcome, Pager, Worker
+from kiosk.flows.base import (
+    Bilingual,
+    FlowStateError,
+    Msg,
+    Notice,
+    Outcome,
+    PagedFlow,
+    Pager,
+    Worker,
+)
 from kiosk.flows.home import NO_ID_NUMBER, Cancelled, Finished, JourneyEnd, problem_notice
 from kiosk.flows.keypad import Keypad
 from kiosk.flows.printing import print_slip, printer_notice
@@ -141,7 +150,7 @@ def receipt_qr_payload(receipt_no: str) -> str:
     return make_receipt_payload(receipt_no)
 
 
-class PreReviewFlow(Flow[PreReviewState]):
+class PreReviewFlow(PagedFlow[PreReviewState, Matter]):
     name = "prereview"
 
     def __init__(
@@ -160,7 +169,7 @@ class PreReviewFlow(Flow[PreReviewState]):
         self._camera = camera
         self._printer = printer
         self._hall_name = hall_name
-        self._pager: Pager[Matter] = Pager(size=page_size)
+        self._pager = Pager(size=page_size)
         self.keypad = Keypad(PHONE_DIGITS, secret=False)
         self._d = _Data()
         self._ended: JourneyEnd | None = None
@@ -223,18 +232,6 @@ class PreReviewFlow(Flow[PreReviewState]):
             return
         self._pager.show(matters)
         self._go(S.CHOOSE_MATTER)
-
-    def set_page_size(self, size: int) -> None:
-        self._pager.resize(size)
-        self._changed()
-
-    def next_page(self) -> None:
-        self._pager.next()
-        self._changed()
-
-    def prev_page(self) -> None:
-        self._pager.prev()
-        self._changed()
 
     def choose_matter(self, code: str) -> None:
         self._idle(S.CHOOSE_MATTER)

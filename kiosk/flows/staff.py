@@ -43,7 +43,16 @@ from drivers.printer import Cut, Layout, PaperStatus, PrintReport, Text, TicketP
 from drivers.printer.layout import Align
 from drivers.scanner import FormatSettings, ScanKind, ScanRejected, classify
 from hallkiosk.clock import Clock
-from kiosk.flows.base import Bilingual, Flow, FlowStateError, Msg, Notice, Outcome, Pager, Worker
+from kiosk.flows.base import (
+    Bilingual,
+    FlowStateError,
+    Msg,
+    Notice,
+    Outcome,
+    PagedFlow,
+    Pager,
+    Worker,
+)
 from kiosk.flows.home import Finished, HandOver, JourneyEnd, JourneyKind
 from kiosk.flows.keypad import Keypad
 from kiosk.flows.pickup import OpenBay
@@ -210,7 +219,7 @@ class StaffView:
 _FORMATS = FormatSettings()
 
 
-class StaffFlow(Flow[StaffState]):
+class StaffFlow(PagedFlow[StaffState, Deposit]):
     name = "staff"
 
     def __init__(
@@ -239,7 +248,7 @@ class StaffFlow(Flow[StaffState]):
         self._self_test = self_test
         self._grid_rows = grid_rows
         self.keypad = Keypad(pin_digits[0], pin_digits[1], secret=True)
-        self._pager: Pager[Deposit] = Pager(size=page_size)
+        self._pager = Pager(size=page_size)
         self._ended: JourneyEnd | None = None
         self.kiosk_lock: bool | None = None  # the lock/unlock asked for (also in ``ended``)
         self._clear()
@@ -640,18 +649,6 @@ class StaffFlow(Flow[StaffState]):
             self._go(S.OVERDUE_LIST, notice)
 
         self._job(Msg.of("Reading the locker…"), read, done)
-
-    def next_page(self) -> None:
-        self._pager.next()
-        self._changed()
-
-    def prev_page(self) -> None:
-        self._pager.prev()
-        self._changed()
-
-    def set_page_size(self, size: int) -> None:
-        self._pager.resize(size)
-        self._changed()
 
     def retrieve(self, deposit_id: int) -> None:
         self._idle(S.OVERDUE_LIST)

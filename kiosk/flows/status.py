@@ -20,7 +20,16 @@ from datetime import datetime
 from enum import StrEnum
 
 from drivers.identity.types import Identity, IdentitySource
-from kiosk.flows.base import Bilingual, Flow, FlowStateError, Msg, Notice, Outcome, Pager, Worker
+from kiosk.flows.base import (
+    Bilingual,
+    FlowStateError,
+    Msg,
+    Notice,
+    Outcome,
+    PagedFlow,
+    Pager,
+    Worker,
+)
 from kiosk.flows.home import NO_ID_NUMBER, Cancelled, Finished, JourneyEnd, problem_notice
 from kiosk.services.hall_gateway import (
     Catalog,
@@ -84,7 +93,7 @@ _PROMPTS: dict[StatusState, Msg] = {
 _NONE = Msg.of("No application was found. Please check your receipt, or ask staff.")
 
 
-class StatusFlow(Flow[StatusState]):
+class StatusFlow(PagedFlow[StatusState, SubmissionShown]):
     name = "status"
 
     def __init__(
@@ -98,7 +107,7 @@ class StatusFlow(Flow[StatusState]):
     ) -> None:
         super().__init__(worker, StatusState.IDENTIFY)
         self._hall = hall
-        self._pager: Pager[SubmissionShown] = Pager(size=page_size)
+        self._pager = Pager(size=page_size)
         self._selected: SubmissionShown | None = None
         self._ended: JourneyEnd | None = None
         if identity is not None:
@@ -155,18 +164,6 @@ class StatusFlow(Flow[StatusState]):
             raise FlowStateError(f"{self.name}: no submission {receipt_no!r}")
         self._selected = chosen
         self._go(S.DETAIL)
-
-    def next_page(self) -> None:
-        self._pager.next()
-        self._changed()
-
-    def prev_page(self) -> None:
-        self._pager.prev()
-        self._changed()
-
-    def set_page_size(self, size: int) -> None:
-        self._pager.resize(size)
-        self._changed()
 
     def back(self) -> None:
         self._idle(S.LIST, S.DETAIL, S.NONE_FOUND, S.REFUSED)

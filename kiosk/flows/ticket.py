@@ -26,7 +26,17 @@ from typing import Literal
 from drivers.identity.types import Identity, IdentitySource
 from drivers.printer import TicketPrinter
 from hallkiosk.clock import Clock
-from kiosk.flows.base import Bilingual, Flow, FlowStateError, Msg, Notice, Outcome, Pager, Worker
+from kiosk.flows.base import (
+    Bilingual,
+    Flow,
+    FlowStateError,
+    Msg,
+    Notice,
+    Outcome,
+    PagedFlow,
+    Pager,
+    Worker,
+)
 from kiosk.flows.home import NO_ID_NUMBER, Cancelled, Finished, JourneyEnd, problem_notice
 from kiosk.flows.printing import (
     TICKET_QR_TEMPLATE,
@@ -188,7 +198,7 @@ class _Data:
     types: tuple[TypeOption, ...] = field(default_factory=tuple)
 
 
-class TicketFlow(Flow[TicketState]):
+class TicketFlow(PagedFlow[TicketState, AreaOption]):
     name = "ticket"
 
     def __init__(
@@ -210,7 +220,7 @@ class TicketFlow(Flow[TicketState]):
         self._printer = printer
         self._settings = settings or TicketSettings()
         self._on_print_failed = on_print_failed
-        self._pager: Pager[AreaOption] = Pager(size=page_size)
+        self._pager = Pager(size=page_size)
         self._d = _Data(identity=_usable(identity))
         self._ended: JourneyEnd | None = None
         self._job(
@@ -260,18 +270,6 @@ class TicketFlow(Flow[TicketState]):
         )
 
     # -- touches -----------------------------------------------------------------------------
-
-    def next_page(self) -> None:
-        self._pager.next()
-        self._changed()
-
-    def prev_page(self) -> None:
-        self._pager.prev()
-        self._changed()
-
-    def set_page_size(self, size: int) -> None:
-        self._pager.resize(size)
-        self._changed()
 
     def choose_area(self, area: str) -> None:
         self._idle(S.CHOOSE_AREA)

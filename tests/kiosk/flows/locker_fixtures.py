@@ -3,7 +3,8 @@ on a real pty (its automatic person switched off, so the test opens and shuts do
 would), the simulated card reader with virtual cards, and a feed that hands lockerd's door events
 to a flow on the test's thread, as the app does on the UI thread.
 
-Import what you need explicitly; the fixtures themselves are thin wrappers in each test module.
+Import what you need explicitly: helpers, and the ``gateway``, ``feed`` and ``worker`` fixtures
+(each test module defines its own ``locker``, with the bays it needs, and its own ``reader``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, Protocol
+
+import pytest
 
 from drivers.identity import SimSettings
 from drivers.identity.pcsc.settings import PcscSettings
@@ -188,3 +191,26 @@ class DoorFeed:
 
     def close(self) -> None:
         self.subscription.close()
+
+
+# -- fixtures shared by the locker flows' and screens' tests ----------------------------------
+
+
+@pytest.fixture
+def gateway(locker: InProcessLockerd) -> Iterator[LockerGateway]:
+    gw = LockerGateway.connect(str(locker.settings.socket_path), timeout_s=20)
+    yield gw
+    gw.close()
+
+
+@pytest.fixture
+def feed(gateway: LockerGateway) -> Iterator[DoorFeed]:
+    door_feed = DoorFeed(gateway)
+    yield door_feed
+    door_feed.close()
+
+
+@pytest.fixture
+def worker() -> Iterator[QueueWorker]:
+    with queue_worker() as w:
+        yield w

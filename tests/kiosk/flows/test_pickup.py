@@ -1,6 +1,8 @@
 """The pickup flow against a real lockerd, the lock-board simulator (doors opened and shut through
 its hooks, as a person would) and the simulated card reader."""
 
+# ruff: noqa: F811  (the shared fixtures are imported by name; pytest passes them back)
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -22,10 +24,12 @@ from tests.kiosk.flows.locker_fixtures import (
     card_reader,
     citizen,
     close_door,
+    feed,  # noqa: F401 (a fixture)
+    gateway,  # noqa: F401 (a fixture)
     load,
     open_door,
-    queue_worker,
     running_lockerd,
+    worker,  # noqa: F401 (a fixture)
     wrong_password,
 )
 from tests.locker.harness import InProcessLockerd
@@ -38,28 +42,8 @@ def locker(tmp_path: Path, lockboard_sim: LockboardSimFactory) -> Iterator[InPro
 
 
 @pytest.fixture
-def gateway(locker: InProcessLockerd) -> Iterator[LockerGateway]:
-    gw = LockerGateway.connect(str(locker.settings.socket_path), timeout_s=20)
-    yield gw
-    gw.close()
-
-
-@pytest.fixture
-def feed(gateway: LockerGateway) -> Iterator[DoorFeed]:
-    door_feed = DoorFeed(gateway)
-    yield door_feed
-    door_feed.close()
-
-
-@pytest.fixture
 def reader() -> SimIdentityReader:
     return card_reader()
-
-
-@pytest.fixture
-def worker() -> Iterator[QueueWorker]:
-    with queue_worker() as w:
-        yield w
 
 
 @pytest.fixture

@@ -3,6 +3,8 @@ pulled and shut through its hooks as a person would), the simulated card reader,
 synthetic touches in the real Kivy window. Every page is drawn in Chinese, English and elderly
 mode (screenshots kept) and no text may overflow its box."""
 
+# ruff: noqa: F811  (the shared fixtures are imported by name; pytest passes them back)
+
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
@@ -31,10 +33,12 @@ from tests.kiosk.flows.locker_fixtures import (
     card_reader,
     citizen,
     close_door,
+    feed,  # noqa: F401 (a fixture)
+    gateway,  # noqa: F401 (a fixture)
     load,
     open_door,
-    queue_worker,
     running_lockerd,
+    worker,  # noqa: F401 (a fixture)
     wrong_password,
 )
 from tests.kiosk.ui.harness import KivyHarness
@@ -162,28 +166,8 @@ def locker(tmp_path: Path, lockboard_sim: LockboardSimFactory) -> Iterator[InPro
 
 
 @pytest.fixture
-def gateway(locker: InProcessLockerd) -> Iterator[LockerGateway]:
-    gw = LockerGateway.connect(str(locker.settings.socket_path), timeout_s=20)
-    yield gw
-    gw.close()
-
-
-@pytest.fixture
-def feed(gateway: LockerGateway) -> Iterator[DoorFeed]:
-    door_feed = DoorFeed(gateway)
-    yield door_feed
-    door_feed.close()
-
-
-@pytest.fixture
 def reader() -> SimIdentityReader:
     return card_reader()
-
-
-@pytest.fixture
-def worker() -> Iterator[QueueWorker]:
-    with queue_worker() as w:
-        yield w
 
 
 def read_card(ui: KivyHarness, flow: PickupFlow, worker: QueueWorker, identity: Identity) -> None:

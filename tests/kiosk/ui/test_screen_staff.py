@@ -3,6 +3,8 @@ through its hooks), the simulated card reader with a virtual staff card, the sca
 camera and voice simulators, driven by synthetic touches in the real Kivy window. Every page is
 drawn in Chinese, English and elderly mode (screenshots kept), with no text overflowing."""
 
+# ruff: noqa: F811  (the shared fixtures are imported by name; pytest passes them back)
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -42,10 +44,12 @@ from tests.kiosk.flows.locker_fixtures import (
     card_reader,
     citizen,
     close_door,
+    feed,  # noqa: F401 (a fixture)
+    gateway,  # noqa: F401 (a fixture)
     load,
     open_door,
-    queue_worker,
     running_lockerd,
+    worker,  # noqa: F401 (a fixture)
 )
 from tests.kiosk.ui.harness import KivyHarness
 from tests.kiosk.ui.test_screen_pickup import (
@@ -68,26 +72,6 @@ PIN = "246810"
 def locker(tmp_path: Path, lockboard_sim: LockboardSimFactory) -> Iterator[InProcessLockerd]:
     with running_lockerd(tmp_path, lockboard_sim, channels=12) as daemon:
         yield daemon
-
-
-@pytest.fixture
-def gateway(locker: InProcessLockerd) -> Iterator[LockerGateway]:
-    gw = LockerGateway.connect(str(locker.settings.socket_path), timeout_s=20)
-    yield gw
-    gw.close()
-
-
-@pytest.fixture
-def feed(gateway: LockerGateway) -> Iterator[DoorFeed]:
-    door_feed = DoorFeed(gateway)
-    yield door_feed
-    door_feed.close()
-
-
-@pytest.fixture
-def worker() -> Iterator[QueueWorker]:
-    with queue_worker() as w:
-        yield w
 
 
 @pytest.fixture
