@@ -152,8 +152,7 @@ def main(argv: list[str] | None = None) -> int:
         try:
             running.app.run()
         finally:
-            running.kiosk.close()
-            running.worker.close()
+            running.close()
     finally:
         locker_demo.stop()
     if shots is not None:

@@ -11,9 +11,9 @@ by number. ``backend = "mock"`` uses gpiozero's MockFactory; tests and the simul
 pins with ``board.factory.pin(17).drive_low()``. Callbacks run on the board's event thread.
 """
 
-from drivers.gpio.board import GpioBoard, Listener
+from typing import TYPE_CHECKING
+
 from drivers.gpio.chips import ChipInfo, find_chip, list_chips
-from drivers.gpio.devices import Buzzer, DoorSensor, GpioEvent, Led, ServiceButton
 from drivers.gpio.errors import (
     GpioBackendMissing,
     GpioChipNotFound,
@@ -23,7 +23,6 @@ from drivers.gpio.errors import (
     GpioPermissionDenied,
     GpioSetupError,
 )
-from drivers.gpio.factory import make_factory
 from drivers.gpio.settings import (
     BeepPattern,
     ButtonSettings,
@@ -31,6 +30,30 @@ from drivers.gpio.settings import (
     DoorSettings,
     GpioSettings,
     LedSettings,
+)
+from hallkiosk.lazy import lazy_exports
+
+if TYPE_CHECKING:  # imported on first use, not with the settings (hallkiosk/lazy.py)
+    from drivers.gpio.board import GpioBoard, Listener
+    from drivers.gpio.devices import Buzzer, DoorSensor, GpioEvent, Led, ServiceButton
+    from drivers.gpio.factory import make_factory
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "drivers.gpio.board": (
+            "GpioBoard",
+            "Listener",
+        ),
+        "drivers.gpio.devices": (
+            "Buzzer",
+            "DoorSensor",
+            "GpioEvent",
+            "Led",
+            "ServiceButton",
+        ),
+        "drivers.gpio.factory": ("make_factory",),
+    },
 )
 
 __all__ = [

@@ -10,6 +10,8 @@ Serial links are opened with ``serial.serial_for_url`` (device path, pty, ``loop
 ``"sim"`` is the simulator in-process (``printer.sim`` has its hooks).
 """
 
+from typing import TYPE_CHECKING
+
 from drivers.printer.errors import (
     LayoutError,
     PaperNearEnd,
@@ -35,15 +37,30 @@ from drivers.printer.layout import (
     queue_ticket_layout,
     receipt_layout,
 )
-from drivers.printer.printer import (
-    EscposTicketPrinter,
-    PrintReport,
-    TicketPrinter,
-    open_printer,
-)
 from drivers.printer.profiles import PROFILES, PrinterProfile, get_profile
 from drivers.printer.settings import PrinterSettings
 from drivers.printer.status import PaperStatus, PrinterState
+from hallkiosk.lazy import lazy_exports
+
+if TYPE_CHECKING:  # imported on first use: python-escpos is slow to import (hallkiosk/lazy.py)
+    from drivers.printer.printer import (
+        EscposTicketPrinter,
+        PrintReport,
+        TicketPrinter,
+        open_printer,
+    )
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "drivers.printer.printer": (
+            "EscposTicketPrinter",
+            "PrintReport",
+            "TicketPrinter",
+            "open_printer",
+        )
+    },
+)
 
 __all__ = [
     "PROFILES",

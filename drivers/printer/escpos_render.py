@@ -11,10 +11,17 @@ alignment ``ESC a`` (which raster images follow too). The QR is the printer's ``
 the profile says it has one, otherwise a ``GS v 0`` raster image of the same symbol.
 """
 
+# The imports below the cache set-up are meant to come after it.
+# ruff: noqa: E402
+
 from __future__ import annotations
 
 import re
 from typing import Any
+
+from drivers.printer.escpos_cache import use_capabilities_cache
+
+use_capabilities_cache()  # before python-escpos is imported: it reads the variable on import
 
 from escpos.capabilities import Profile as EscposProfile
 from escpos.capabilities import get_profile as escpos_get_profile

@@ -10,8 +10,8 @@ when a message cannot be delivered. See docs/hall-notify.md.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from hall.notify.dispatcher import ALARM_FAILED, NotificationDispatcher, backoff_s
 from hall.notify.errors import (
     InvalidPhone,
     MessageTooLong,
@@ -22,8 +22,6 @@ from hall.notify.errors import (
     TemplateError,
     TransientSendError,
 )
-from hall.notify.file_sender import FileSender, read_spool
-from hall.notify.http_sms import HttpSmsSender
 from hall.notify.message import OutgoingMessage, mask_phone, normalise_phone
 from hall.notify.queue import (
     SCHEMA,
@@ -41,6 +39,28 @@ from hall.notify.senders import NotificationSender
 from hall.notify.settings import HttpSmsSettings, NotifySettings, RetrySettings
 from hall.notify.templates import KINDS, TEMPLATES, render
 from hallkiosk.clock import Clock
+from hallkiosk.lazy import lazy_exports
+
+if TYPE_CHECKING:  # imported on first use, not with the settings (hallkiosk/lazy.py)
+    from hall.notify.dispatcher import ALARM_FAILED, NotificationDispatcher, backoff_s
+    from hall.notify.file_sender import FileSender, read_spool
+    from hall.notify.http_sms import HttpSmsSender
+
+__getattr__, __dir__ = lazy_exports(
+    __name__,
+    {
+        "hall.notify.dispatcher": (
+            "ALARM_FAILED",
+            "NotificationDispatcher",
+            "backoff_s",
+        ),
+        "hall.notify.file_sender": (
+            "FileSender",
+            "read_spool",
+        ),
+        "hall.notify.http_sms": ("HttpSmsSender",),
+    },
+)
 
 
 def make_sender(
@@ -48,6 +68,10 @@ def make_sender(
 ) -> NotificationSender:
     """The configured backend. ``base_dir`` (the data directory) anchors relative paths:
     the spool directory and the credential files."""
+    # the backends are imported here, not with the package (see above)
+    from hall.notify.file_sender import FileSender  # noqa: PLC0415
+    from hall.notify.http_sms import HttpSmsSender  # noqa: PLC0415
+
     if settings.backend == "http_sms":
         return HttpSmsSender(settings.http_sms, base_dir=base_dir)
     spool = Path(settings.spool_dir)

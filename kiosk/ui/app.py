@@ -51,6 +51,7 @@ class KioskApp(App):  # type: ignore[misc]
         hooks: ShellHooks | None = None,
         notifier: SdNotifier | None = None,
         env: Mapping[str, str] = os.environ,
+        ready_at_first_frame: bool = True,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -61,6 +62,8 @@ class KioskApp(App):  # type: ignore[misc]
         self._on_first_frame = on_first_frame
         self._hooks = hooks or ShellHooks()
         self._env = env
+        # False: the caller sends READY=1 itself, once it is really usable (kiosk/app.py)
+        self._ready_at_first_frame = ready_at_first_frame
         self.notifier = notifier if notifier is not None else SdNotifier.from_env(env)
         self.shell: KioskShell | None = None
         self._stopped = False
@@ -109,12 +112,14 @@ class KioskApp(App):  # type: ignore[misc]
         EventLoop.window.bind(on_flip=self._first_flip)
 
     def _first_flip(self, window: Any) -> None:
-        """The first frame showing the first screen rendered: the kiosk is usable (READY=1)."""
+        """The first frame showing the first screen rendered (READY=1 unless the caller
+        sends it later)."""
         screen = self._require_shell().current
         if self._start is not None and (screen is None or screen.renders == 0):
             return
         window.unbind(on_flip=self._first_flip)
-        self.notifier.ready()
+        if self._ready_at_first_frame:
+            self.notifier.ready()
         if self._on_first_frame is not None:
             self._on_first_frame(self._require_shell())
 

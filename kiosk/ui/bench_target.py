@@ -306,8 +306,11 @@ def run_app(rounds: int) -> None:
         say("RSS_KB", rss_kb())
         App.get_running_app().stop()
 
-    def first_frame(running: RunningKiosk) -> None:
-        say("FIRST_FRAME")
+    def first_frame(_running: RunningKiosk) -> None:
+        say("FIRST_FRAME")  # the home page, touches taken; the journeys are assembled next
+
+    def started(running: RunningKiosk) -> None:
+        say("READY")  # assembled, the session on screen: a tile starts its journey now
         shell = running.app.shell
         assert shell is not None
 
@@ -317,12 +320,11 @@ def run_app(rounds: int) -> None:
 
         walkers.append(Walker(all_rounds(), shell, lambda: finish(walkers[0])))
 
-    running = build_app(load_kiosk_settings([site]), on_first_frame=first_frame)
+    running = build_app(load_kiosk_settings([site]), on_first_frame=first_frame, on_started=started)
     try:
         running.app.run()
     finally:
-        running.kiosk.close()
-        running.worker.close()
+        running.close()
 
 
 def main(argv: Sequence[str] | None = None) -> int:

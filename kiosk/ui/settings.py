@@ -30,3 +30,5 @@ class UiSettings(StrictModel):
     transition_s: Annotated[float, Field(ge=0.0, le=1.0)] = 0.15
     tick_interval_s: Annotated[float, Field(ge=0.05, le=5.0)] = 0.25
     default_language: Literal["zh_CN", "en"] = "zh_CN"
+    # a kiosk that cannot be assembled shows why this long, then exits 1 (systemd restarts it)
+    start_failed_exit_s: Annotated[float, Field(ge=0.0, le=600.0)] = 30.0

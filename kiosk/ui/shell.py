@@ -112,6 +112,10 @@ class KioskShell(BoxLayout):  # type: ignore[misc]
 
     # -- screens -------------------------------------------------------------------------------
 
+    def add_screens(self, screens: Mapping[str, ScreenFactory]) -> None:
+        """Register more screens (the journeys', once the kiosk is assembled)."""
+        self._factories.update(screens)
+
     @property
     def names(self) -> list[str]:
         return list(self._factories)
