@@ -5,71 +5,23 @@ Jobs run on ``KivyWorker`` and device callbacks go through ``post_to_ui``, exact
 app: their results reach the screen only when the test steps the Kivy loop.
 """
 
+# ruff: noqa: F811  (the shared fixtures are imported by name; pytest passes them back)
+
 from __future__ import annotations
 
-import json
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
 from hallkiosk.clock import ManualClock
-from kiosk.app import all_screens, post_to_ui
-from kiosk.assembly import Kiosk, assemble
+from kiosk.assembly import Kiosk
+from kiosk.flows.base import Msg
 from kiosk.flows.home import JourneyKind
 from kiosk.flows.ticket import TicketState
-from kiosk.i18n import Language
-from kiosk.settings import load_kiosk_settings
 from kiosk.ui.context import UiContext
-from kiosk.ui.router import SessionRouter
-from kiosk.ui.shell import KioskShell
-from kiosk.ui.worker import KivyWorker
-from tests.hall.helpers import local
+from tests.kiosk.ui.app_fixtures import (  # noqa: F401  (fixtures are found by name)
+    COUNTDOWN_S,
+    clock,
+    kiosk,
+    mount_app,
+)
 from tests.kiosk.ui.harness import KivyHarness
-
-COUNTDOWN_S = 15.0
-
-
-@pytest.fixture
-def clock() -> ManualClock:
-    return ManualClock(local(2026, 11, 23, 9, 0))
-
-
-@pytest.fixture
-def kiosk(tmp_path: Path, clock: ManualClock) -> Iterator[Kiosk]:
-    site = tmp_path / "site.toml"
-    site.write_text(
-        "schema_version = 1\n"
-        f"[site]\ndata_dir = {json.dumps(str(tmp_path))}\n"
-        '[kiosk]\ndevice_id = "kiosk-01"\n'
-        "[kiosk.offline]\nranges = [{ first = 1001, last = 1199 }]\n"
-    )
-    worker = KivyWorker()
-    made = assemble(load_kiosk_settings([site]), worker, post_to_ui, clock=clock)
-    made.start()
-    try:
-        yield made
-    finally:
-        made.close()
-        worker.close()
-
-
-def mount_app(ui: KivyHarness, ctx: UiContext, kiosk: Kiosk) -> KioskShell:
-    session = kiosk.session
-    shell = KioskShell(
-        ctx,
-        all_screens(),
-        on_language=lambda lang: session.set_language("en" if lang is Language.EN else "zh"),
-        on_elderly=session.set_elderly,
-        on_more_time=session.more_time,
-        on_touch=session.touched,
-    )
-    router = SessionRouter(shell, session, COUNTDOWN_S)
-    shell.router = router  # kept alive with the shell: the Clock holds its trigger weakly
-    router.start()
-    ui.mount(shell)
-    ui.settle()
-    return shell
 
 
 def test_a_ticket_by_touch_then_the_idle_timeout_wipes_the_screen(
@@ -90,7 +42,7 @@ def test_a_ticket_by_touch_then_the_idle_timeout_wipes_the_screen(
     ui.tap_text(ctx.text(flow.view.types[0].text))  # type: ignore[attr-defined]
     ui.wait_for(lambda: flow.state is TicketState.IDENTIFY, "the card page")  # type: ignore[attr-defined]
     ui.settle()
-    ui.tap_text(ctx.text(_msg("Continue without a card")))
+    ui.tap_text(ctx.text(Msg("Continue without a card")))
     ui.wait_for(lambda: flow.state is TicketState.DONE and flow.busy is None, "the ticket")  # type: ignore[attr-defined]
     ui.settle()
     label = flow.view.ticket.label  # type: ignore[attr-defined]
@@ -115,9 +67,3 @@ def test_a_ticket_by_touch_then_the_idle_timeout_wipes_the_screen(
 
 def session_timeout_s(kiosk: Kiosk) -> float:
     return kiosk.settings.kiosk.idle.normal_s
-
-
-def _msg(text: str) -> object:
-    from kiosk.flows.base import Msg
-
-    return Msg(text)
