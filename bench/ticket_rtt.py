@@ -227,6 +227,8 @@ def ticket_rtt(
     # number blocks synced on the request path vs ahead of need (hall/number_blocks.py)
     result["blocks_inline"] = server.hall.queue.blocks.stats.inline
     result["blocks_ahead"] = server.hall.queue.blocks.stats.ahead
+    # WAL checkpoints run by the same background thread instead of inside a request's commit
+    result["wal_checkpoints"] = server.hall.queue.blocks.stats.checkpoints
     return result
 
 
@@ -240,7 +242,14 @@ def event_payload(seq: int, event_id: str) -> bytes:
             "type": "evaluation",
             "device": "kiosk-02",
             "component": "kiosk",
-            "data": {"level": 5, "reasons": ["fast"]},
+            # a valid rating, as the kiosk records it: ingest is timed on the normal path
+            "data": {
+                "service": "ticket",
+                "reference": f"T-bench-{seq}",
+                "level": 5,
+                "reasons": ["fast"],
+                "ts": datetime.now(UTC).isoformat(),
+            },
         }
     ).encode()
 
@@ -283,6 +292,11 @@ def ingest(server: HallServer, broker: Broker, count: int) -> dict[str, Any]:
     client.disconnect()
     client.loop_stop()
     duplicates = server.stats["duplicates"] - before_dups
+    rejected = server.hall.store.one(
+        "SELECT COUNT(*) AS n FROM alarms WHERE code = 'evaluation_rejected'"
+    )
+    if rejected is not None and rejected["n"]:
+        raise RuntimeError(f"{rejected['n']} bench events were rejected: not the normal path")
     expected = count // DUPLICATE_EVERY
     if duplicates != expected:
         raise RuntimeError(f"{duplicates} duplicates recognised, {expected} sent")

@@ -2,7 +2,7 @@
 
 hall [--config FILE]... [--json] serve
 hall call --window N [--category C]... next|recall|skip|finish|show
-hall queue [--category C]...
+hall queue [--category C]... [--voided]
 hall prereview list [--state S] | show ID | accept ID --by STAFF [--note T]
 hall prereview return ID --by STAFF --item "TEXT" [--item "TEXT"]...   (一次性告知: all at once)
 hall appointments import FILE | list [--day YYYY-MM-DD] | sweep
@@ -116,13 +116,35 @@ def cmd_call(args: argparse.Namespace, settings: HallSettings) -> int:
 def cmd_queue(args: argparse.Namespace, settings: HallSettings) -> int:
     hall = _hall(settings)
     try:
+        voided = hall.queue.voided(args.category or None)
+        if args.voided:
+            _print(
+                args,
+                [
+                    {
+                        **v.ticket.public(),
+                        "reason": v.reason,
+                        "voided_by": v.voided_by,
+                        "voided_at": v.voided_at.isoformat(),
+                    }
+                    for v in voided
+                ],
+                "\n".join(
+                    f"VOID {v.ticket.label} {v.reason} by {v.voided_by} at {v.voided_at:%H:%M:%S}"
+                    for v in voided
+                )
+                or "no voided tickets today",
+            )
+            return 0
         order = hall.queue.waiting(args.category or None)
-        _print(
-            args,
-            [t.public() for t in order],
+        text = (
             "\n".join(f"{i + 1:3d}. {t.label} {t.priority}" for i, t in enumerate(order))
-            or "nobody waiting",
+            or "nobody waiting"
         )
+        if voided:  # never called, listed apart so staff do not look for them
+            labels = " ".join(v.ticket.label for v in voided)
+            text += f"\nvoided today (never called): {labels}  (hall queue --voided)"
+        _print(args, [t.public() for t in order], text)
     finally:
         hall.close()
     return 0
@@ -335,6 +357,7 @@ def build_parser() -> argparse.ArgumentParser:
     c.set_defaults(fn=cmd_call)
     q = sub.add_parser("queue")
     q.add_argument("--category", action="append")
+    q.add_argument("--voided", action="store_true", help="today's voided tickets (never called)")
     q.set_defaults(fn=cmd_queue)
     pr = sub.add_parser("prereview")
     pr.add_argument("action", choices=["list", "show", "accept", "return"])

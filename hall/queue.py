@@ -11,6 +11,11 @@ Call order (one window, its categories)
     normal ones (by issue time, which also places merged offline tickets), but a waiting normal
     ticket is overtaken by at most ``priority_overtake_max`` priority tickets: after that it is
     called next. A priority ticket issued after a normal one does not count as overtaking it.
+
+Voids
+    A kiosk whose printer failed on a new ticket voids it (event ``ticket_voided``): a waiting
+    ticket becomes ``voided``, a terminal state like ``done``, so it is never called, counts in
+    no people-ahead or wait estimate, and frees its identity for a new ticket.
 """
 
 from __future__ import annotations
@@ -86,6 +91,31 @@ class Issued:
     reprint: bool  # the identity already had a waiting ticket; this is it again
 
 
+VoidResult = Literal["voided", "already_voided", "called", "ended", "other_device", "pending"]
+VOID_REASONS = ("print_failed",)
+PENDING_VOID_KEEP_S = 7 * 24 * 3600  # a void whose ticket never arrives is forgotten after this
+
+
+@dataclass(frozen=True)
+class Voided:
+    """What ``QueueAuthority.void`` did. ``voided``: the waiting ticket left the queue;
+    ``already_voided``: nothing to do; ``called``: left as it is, a person may hold it;
+    ``ended`` (done, skipped, expired): nothing to do; ``other_device``: the ticket was issued
+    to another device, left as it is; ``pending``: the hall does not know the ticket yet (an
+    offline ticket not merged): the void is applied when it is (``apply_pending_voids``)."""
+
+    result: VoidResult
+    ticket: Ticket | None  # None only for "pending"
+
+
+@dataclass(frozen=True)
+class VoidedTicket:
+    ticket: Ticket
+    reason: str
+    voided_by: str
+    voided_at: datetime
+
+
 def _ticket(r: sqlite3.Row, tz: tzinfo) -> Ticket:
     return Ticket(
         id=r["id"],
@@ -148,12 +178,136 @@ def _next(
     return head
 
 
+# A temporary trigger (this connection only, nothing in the schema) counts every change to
+# tickets that can move a wait estimate's inputs: an insert of an already called ticket, an update
+# of a column they read, a delete. Created on first use.
+_TICKET_EPOCH_SETUP: tuple[str, ...] = (
+    "CREATE TEMP TABLE IF NOT EXISTS queue_ticket_epoch (n INTEGER NOT NULL)",
+    "INSERT INTO queue_ticket_epoch (n) SELECT 0"
+    " WHERE NOT EXISTS (SELECT 1 FROM queue_ticket_epoch)",
+    "CREATE TEMP TRIGGER IF NOT EXISTS queue_ticket_epoch_insert AFTER INSERT ON main.tickets"
+    " WHEN NEW.called_at IS NOT NULL BEGIN UPDATE queue_ticket_epoch SET n = n + 1; END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS queue_ticket_epoch_update"
+    " AFTER UPDATE OF category, state, window, called_at, finished_at ON main.tickets"
+    " BEGIN UPDATE queue_ticket_epoch SET n = n + 1; END",
+    "CREATE TEMP TRIGGER IF NOT EXISTS queue_ticket_epoch_delete AFTER DELETE ON main.tickets"
+    " BEGIN UPDATE queue_ticket_epoch SET n = n + 1; END",
+)
+# Changes by this connection (the epoch) and commits by any other connection or process
+# (data_version, e.g. ``hall call``), read in one statement.
+_TICKET_EPOCH_READ = (
+    "SELECT n, (SELECT data_version FROM pragma_data_version) FROM temp.queue_ticket_epoch"
+)
+
+
+class EstimateInputs:
+    """The inputs of a wait estimate, per category: the mean service time and the windows that
+    called in the last hour.
+
+    Both change only when a ticket is called, finished or otherwise changed, but no index serves
+    their queries, so each was a scan of every ticket of every day, twice per issued ticket.
+    They are kept until the tickets may have changed: a token of this connection's ticket epoch
+    (temporary triggers, ``_TICKET_EPOCH_SETUP``) and ``PRAGMA data_version`` (a commit by any
+    other connection) must be what it was when they were read. A hit gives exactly what the
+    queries would; a miss runs them. Inside a transaction nothing is cached or trusted: what it
+    reads may still roll back.
+
+    The windows are kept as each window's latest ``called_at`` since the ``since`` they were read
+    for, so a later ``since`` (time passing) is answered from them exactly; an earlier one (a
+    clock set back) reads again.
+    """
+
+    def __init__(self, store: HallStore) -> None:
+        self._store = store
+        self._ready = False
+        self._unavailable = False  # the trigger could not be made: always read
+        self._service: dict[tuple[str, int], tuple[tuple[int, int], float | None]] = {}
+        self._windows: dict[str, tuple[tuple[int, int], str, list[str]]] = {}
+
+    def _token(self) -> tuple[int, int] | None:
+        conn = self._store.conn
+        if conn.in_transaction or self._unavailable:
+            return None
+        if not self._ready:
+            try:
+                for sql in _TICKET_EPOCH_SETUP:
+                    conn.execute(sql)
+            except sqlite3.Error:
+                # e.g. no room for SQLite's temporary database: estimates are read every time
+                log.exception("wait estimate inputs are not kept (no ticket epoch trigger)")
+                self._unavailable = True
+                return None
+            self._ready = True
+        row = conn.execute(_TICKET_EPOCH_READ).fetchone()
+        return (int(row[0]), int(row[1]))
+
+    def service_time_s(self, category_id: str, samples: int, default_s: float) -> float:
+        """The mean of the last ``samples`` services (called -> finished), or ``default_s``."""
+        with self._store.lock:
+            return self._service_time_s(self._token(), category_id, samples, default_s)
+
+    def windows(self, category_id: str, since: str) -> int:
+        """How many windows called a ticket of the category at or after ``since`` (UTC ISO)."""
+        with self._store.lock:
+            return self._windows_since(self._token(), category_id, since)
+
+    def both(
+        self, category_id: str, samples: int, default_s: float, since: str
+    ) -> tuple[float, int]:
+        """``service_time_s`` and ``windows`` with one look at the token."""
+        with self._store.lock:
+            token = self._token()
+            return (
+                self._service_time_s(token, category_id, samples, default_s),
+                self._windows_since(token, category_id, since),
+            )
+
+    def _service_time_s(
+        self, token: tuple[int, int] | None, category_id: str, samples: int, default_s: float
+    ) -> float:
+        key = (category_id, samples)
+        hit = self._service.get(key)
+        if token is not None and hit is not None and hit[0] == token:
+            mean = hit[1]
+        else:
+            rows = self._store.conn.execute(
+                "SELECT called_at, finished_at FROM tickets WHERE category = ?"
+                " AND state = 'done' AND called_at IS NOT NULL AND finished_at IS NOT NULL"
+                " ORDER BY finished_at DESC LIMIT ?",
+                (category_id, samples),
+            ).fetchall()
+            spans = [
+                (from_iso(r["finished_at"]) - from_iso(r["called_at"])).total_seconds()
+                for r in rows
+            ]
+            spans = [s for s in spans if s > 0]
+            mean = fmean(spans) if spans else None
+            if token is not None:
+                self._service[key] = (token, mean)
+        return default_s if mean is None else mean
+
+    def _windows_since(self, token: tuple[int, int] | None, category_id: str, since: str) -> int:
+        hit = self._windows.get(category_id)
+        if token is not None and hit is not None and hit[0] == token and since >= hit[1]:
+            return sum(1 for last in hit[2] if last >= since)
+        rows = self._store.conn.execute(
+            "SELECT window, MAX(called_at) AS last FROM tickets WHERE category = ?"
+            " AND called_at >= ? AND window IS NOT NULL GROUP BY window",
+            (category_id, since),
+        ).fetchall()
+        lasts: list[str] = [r["last"] for r in rows]
+        if token is not None:
+            self._windows[category_id] = (token, since, lasts)
+        return len(lasts)
+
+
 class QueueAuthority:
     def __init__(self, store: HallStore, settings: QueueSettings, clock: Clock) -> None:
         self._store = store
         self._settings = settings
         self._clock = clock
         self.blocks = BlockReserver(store, settings.number_block)
+        self._estimates = EstimateInputs(store)
 
     # -- days and categories ----------------------------------------------------------------
 
@@ -232,6 +386,9 @@ class QueueAuthority:
                     (category.id, day, next_number + 1, reserved),
                 )
                 ticket_id = uuid.uuid4().hex
+                label = label_for(category, next_number)
+                issued_at = utc_iso(now)
+                slot_text = utc_iso(slot_start) if slot_start else None
                 conn.execute(
                     "INSERT INTO tickets (id, service_day, category, number, label, priority,"
                     " slot_start, identity_hash, booking_code, device, offline, issued_at,"
@@ -242,20 +399,38 @@ class QueueAuthority:
                         day,
                         category.id,
                         next_number,
-                        label_for(category, next_number),
+                        label,
                         priority,
-                        utc_iso(slot_start) if slot_start else None,
+                        slot_text,
                         identity_hash,
                         booking_code,
                         device,
-                        utc_iso(now),
-                        utc_iso(now),
+                        issued_at,
+                        issued_at,
                     ),
                 )
             if must_reserve:
                 self.blocks.synced(key, reserved)
             self.blocks.issued(key, next_number, category.last)
-            ticket = self.get(ticket_id)
+            # the row just written, as get() would read it back (tested), without reading it
+            tz = self._clock.tz
+            ticket = Ticket(
+                id=ticket_id,
+                label=label,
+                category=category.id,
+                number=next_number,
+                service_day=day,
+                priority=priority,
+                state="waiting",
+                issued_at=from_iso(issued_at).astimezone(tz),
+                device=device,
+                offline=False,
+                identity_hash=identity_hash,
+                slot_start=from_iso(slot_text).astimezone(tz) if slot_text else None,
+                window=None,
+                overtaken=0,
+                recalls=0,
+            )
             if priority == "normal":
                 # a new normal ticket is last in call order: everyone waiting now is called
                 # before it (priority tickets may pass it, but only ones issued later), so a
@@ -399,7 +574,15 @@ class QueueAuthority:
         return ahead, self._wait_estimate_s(ticket, ahead)
 
     def _wait_estimate_s(self, ticket: Ticket, ahead: int) -> int:
-        return round(ahead * self.service_time_s(ticket.category) / self._windows(ticket))
+        # service_time_s(category) and _windows(ticket), read together
+        since = self._clock.now() - timedelta(seconds=ACTIVE_WINDOW_S)
+        service_s, windows = self._estimates.both(
+            ticket.category,
+            self._settings.service_time_samples,
+            self._settings.service_time_default_s,
+            utc_iso(since),
+        )
+        return round(ahead * service_s / max(1, windows))
 
     def _waiting_count(self, category_id: str, day: str) -> int:
         row = self._store.one(
@@ -411,28 +594,11 @@ class QueueAuthority:
         return int(row["n"]) if row else 0
 
     def service_time_s(self, category_id: str) -> float:
-        rows = self._store.all(
-            "SELECT called_at, finished_at FROM tickets WHERE category = ? AND state = 'done'"
-            " AND called_at IS NOT NULL AND finished_at IS NOT NULL"
-            " ORDER BY finished_at DESC LIMIT ?",
+        return self._estimates.service_time_s(
             category_id,
             self._settings.service_time_samples,
+            self._settings.service_time_default_s,
         )
-        spans = [
-            (from_iso(r["finished_at"]) - from_iso(r["called_at"])).total_seconds() for r in rows
-        ]
-        spans = [s for s in spans if s > 0]
-        return fmean(spans) if spans else self._settings.service_time_default_s
-
-    def _windows(self, ticket: Ticket) -> int:
-        since = self._clock.now() - timedelta(seconds=ACTIVE_WINDOW_S)
-        row = self._store.one(
-            "SELECT COUNT(DISTINCT window) AS n FROM tickets WHERE category = ?"
-            " AND called_at >= ? AND window IS NOT NULL",
-            ticket.category,
-            utc_iso(since),
-        )
-        return max(1, row["n"] if row else 1)
 
     # -- the calling side ------------------------------------------------------------------------
 
@@ -504,6 +670,85 @@ class QueueAuthority:
             "UPDATE tickets SET state = ?, finished_at = ? WHERE id = ?",
             (state, utc_iso(at), ticket_id),
         )
+
+    # -- voiding (a ticket nobody holds) ---------------------------------------------------------
+
+    def void(self, ticket_id: str, reason: str, device: str) -> Voided:
+        """``device`` says nobody got ``ticket_id`` (e.g. its print failed). A waiting ticket
+        becomes ``voided``: it leaves the call order, people ahead and wait estimates, and its
+        identity may take a new ticket. Anything else is left as it is (see ``Voided``), so a
+        repeated void is harmless. Joins the caller's transaction (an event handler's)."""
+        if reason not in VOID_REASONS:
+            raise RequestInvalid(f"void reason {reason!r}: one of {', '.join(VOID_REASONS)}")
+        now = self._clock.now()
+        with self._store.transaction() as conn:
+            row = conn.execute("SELECT * FROM tickets WHERE id = ?", (ticket_id,)).fetchone()
+            if row is None:
+                conn.execute(
+                    "INSERT OR IGNORE INTO ticket_voids_pending (device, ticket_id, reason,"
+                    " received_at) VALUES (?, ?, ?, ?)",
+                    (device, ticket_id, reason, utc_iso(now)),
+                )
+                return Voided("pending", None)
+            ticket = _ticket(row, self._clock.tz)
+            if ticket.device != device:
+                return Voided("other_device", ticket)
+            if ticket.state == "voided":
+                return Voided("already_voided", ticket)
+            if ticket.state == "called":
+                return Voided("called", ticket)
+            if ticket.state != "waiting":
+                return Voided("ended", ticket)
+            conn.execute(
+                "UPDATE tickets SET state = 'voided', finished_at = ?, void_reason = ?,"
+                " voided_by = ? WHERE id = ? AND state = 'waiting'",
+                (utc_iso(now), reason, device, ticket_id),
+            )
+        log.info("voided %s (%s) for %s: %s", ticket.label, ticket.category, device, reason)
+        return Voided("voided", replace(ticket, state="voided"))
+
+    def apply_pending_voids(self, ticket_id: str) -> list[tuple[str, Voided]]:
+        """Voids that arrived before ``ticket_id`` itself (an offline ticket merged just now):
+        applied, and forgotten. Returns (device, outcome) for each."""
+        with self._store.transaction() as conn:
+            rows = conn.execute(
+                "SELECT device, reason FROM ticket_voids_pending WHERE ticket_id = ?"
+                " ORDER BY received_at",
+                (ticket_id,),
+            ).fetchall()
+            if not rows:
+                return []
+            conn.execute("DELETE FROM ticket_voids_pending WHERE ticket_id = ?", (ticket_id,))
+            return [(r["device"], self.void(ticket_id, r["reason"], r["device"])) for r in rows]
+
+    def prune_pending_voids(self) -> int:
+        cutoff = self._clock.now() - timedelta(seconds=PENDING_VOID_KEEP_S)
+        with self._store.transaction() as conn:
+            return conn.execute(
+                "DELETE FROM ticket_voids_pending WHERE received_at < ?", (utc_iso(cutoff),)
+            ).rowcount
+
+    def voided(
+        self, categories: Sequence[str] | None = None, day: str | None = None
+    ) -> list[VoidedTicket]:
+        """The voided tickets of a service day (today when None), latest first."""
+        cats = list(categories) if categories else [c.id for c in self._settings.categories]
+        marks = ",".join("?" * len(cats))
+        rows = self._store.all(
+            f"SELECT * FROM tickets WHERE service_day = ? AND state = 'voided'"  # noqa: S608
+            f" AND category IN ({marks}) ORDER BY finished_at DESC",
+            day or self.service_day(),
+            *cats,
+        )
+        return [
+            VoidedTicket(
+                ticket=_ticket(r, self._clock.tz),
+                reason=r["void_reason"] or "",
+                voided_by=r["voided_by"] or "",
+                voided_at=from_iso(r["finished_at"]).astimezone(self._clock.tz),
+            )
+            for r in rows
+        ]
 
     # -- housekeeping ----------------------------------------------------------------------------
 

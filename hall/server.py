@@ -191,6 +191,10 @@ class HallServer:
             while True:
                 if client.loop(timeout=LOOP_TIMEOUT_S) != MQTTErrorCode.MQTT_ERR_SUCCESS:
                     break
+                # the responses just published by the handlers (and the requests' PUBACKs) go
+                # out now, on this thread, rather than after one more turn through select()
+                if client.want_write() and client.loop_write() != MQTTErrorCode.MQTT_ERR_SUCCESS:
+                    break
                 online = online or self._connected.is_set()
                 if self._connected.is_set():
                     self._maybe_push_appointments(client)

@@ -26,7 +26,7 @@ from hall.notify.queue import enqueue as _enqueue
 from hall.notify.senders import NotificationSender
 from hall.prereview.intake import UploadIntake
 from hall.prereview.review import PreReviewDesk
-from hall.queue import Issued, QueueAuthority
+from hall.queue import Issued, QueueAuthority, Voided
 from hall.registry import DeviceRegistry
 from hall.settings import HallSettings
 from hall.store import HallStore, from_iso
@@ -97,6 +97,7 @@ class Hall:
         self.registry.on_event("password_reissued", self._on_deposit_stored)
         self.registry.on_event("deposit_overdue", self._on_deposit_overdue)
         self.registry.on_event("ticket_issued_offline", self._on_offline_ticket)
+        self.registry.on_event("ticket_voided", self._on_ticket_voided)
         self.registry.on_event("evaluation", self._on_evaluation)
         self.notifier = NotificationDispatcher(
             self.store.connect_new,
@@ -165,6 +166,7 @@ class Hall:
         self.appointments.sweep_no_shows()
         self.intake.expire()
         self.registry.prune()
+        self.queue.prune_pending_voids()
         self._booking_reminders()
 
     # -- requests ----------------------------------------------------------------------------
@@ -400,8 +402,18 @@ class Hall:
             )
             return
         log.info("merged offline ticket %s from %s", ticket.label, event.device)
+        for device, outcome in self.queue.apply_pending_voids(ticket.id):
+            # its ticket_voided came first (e.g. this event was held back): applied now
+            self._voided(conn, event, device, ticket.id, outcome, label=ticket.label)
         if booking_code is None:
             return
+        # checked in before with a ticket that was voided (its print failed): this one replaces it
+        conn.execute(
+            "UPDATE appointments SET ticket_id = ? WHERE booking_code = ?"
+            " AND status = 'checked_in' AND ticket_id IN"
+            " (SELECT id FROM tickets WHERE state = 'voided')",
+            (ticket.id, booking_code),
+        )
         problem = self.appointments.record_offline_check_in(
             conn, booking_code=booking_code, ticket_id=ticket.id, at=issued_at
         )
@@ -418,6 +430,82 @@ class Hall:
         appt = self.appointments.get(booking_code)
         self._appointments_changed(appt.service_day)
         log.info("booking %s checked in offline: ticket %s", booking_code, ticket.label)
+
+    def _on_ticket_voided(self, conn: sqlite3.Connection, event: Event) -> None:
+        """The device's printer failed on a new ticket: nobody holds it (docs/hall.md "Voided
+        tickets"). The kiosk raises ``ticket_not_printed`` itself; the hall alarms only when it
+        cannot void the ticket."""
+        d = event.data
+        ticket_id = d.get("ticket_id")
+        label = str(d.get("label", ""))
+        if not isinstance(ticket_id, str) or not _HEX32.match(ticket_id):
+            self._void_alarm(
+                conn, event, "ticket_void_refused", event.id, label=label, problem="bad ticket_id"
+            )
+            return
+        try:
+            outcome = self.queue.void(ticket_id, str(d.get("reason", "")), event.device)
+        except HallError as exc:
+            self._void_alarm(
+                conn, event, "ticket_void_refused", ticket_id, label=label, problem=str(exc)
+            )
+            return
+        self._voided(conn, event, event.device, ticket_id, outcome, label=label)
+
+    def _voided(
+        self,
+        conn: sqlite3.Connection,
+        event: Event,
+        device: str,
+        ticket_id: str,
+        outcome: Voided,
+        *,
+        label: str,
+    ) -> None:
+        ticket = outcome.ticket
+        label = ticket.label if ticket is not None else label
+        if outcome.result == "voided":
+            # a void that waited for its ticket had raised ticket_void_unknown: done now
+            self.registry.clear_alarm(
+                conn,
+                device=device,
+                component=event.component,
+                code="ticket_void_unknown",
+                subject=ticket_id,
+                by="hall",
+            )
+            return
+        if outcome.result in ("already_voided", "ended"):
+            log.info("void of %s from %s: nothing to do (%s)", label, device, outcome.result)
+            return
+        problem = {
+            "called": f"already called at window {ticket.window if ticket else '?'}:"
+            " a person may hold it",
+            "other_device": f"issued to {ticket.device if ticket else '?'}, not to {device}",
+            "pending": "the hall has no such ticket (yet); it is voided if it arrives",
+        }[outcome.result]
+        code = "ticket_void_unknown" if outcome.result == "pending" else "ticket_void_refused"
+        self._void_alarm(conn, event, code, ticket_id, label=label, problem=problem, device=device)
+
+    def _void_alarm(
+        self,
+        conn: sqlite3.Connection,
+        event: Event,
+        code: str,
+        subject: str,
+        *,
+        label: str,
+        problem: str,
+        device: str | None = None,
+    ) -> None:
+        self.registry.raise_alarm(
+            conn,
+            device=device or event.device,
+            component=event.component,
+            code=code,
+            subject=subject,
+            details={"ticket": label, "problem": problem, "event_id": event.id},
+        )
 
     def _on_evaluation(self, conn: sqlite3.Connection, event: Event) -> None:
         try:

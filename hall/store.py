@@ -203,6 +203,53 @@ SCHEMA: list[str] = [
     );
     CREATE INDEX evaluations_day ON evaluations (service_day);
     """,
+    # 3: a ticket whose print failed is voided (state 'voided', why and by which device);
+    # SQLite cannot change a CHECK, so the table is rebuilt. A void that arrives before the
+    # ticket it names (an offline ticket not merged yet) waits in ticket_voids_pending.
+    """
+    CREATE TABLE tickets_v3 (
+        id TEXT PRIMARY KEY,
+        service_day TEXT NOT NULL,
+        category TEXT NOT NULL,
+        number INTEGER NOT NULL,
+        label TEXT NOT NULL,
+        priority TEXT NOT NULL CHECK (priority IN ('normal', 'green', 'appointment')),
+        slot_start TEXT,
+        identity_hash TEXT,
+        booking_code TEXT,
+        device TEXT NOT NULL,
+        offline INTEGER NOT NULL DEFAULT 0,
+        issued_at TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        state TEXT NOT NULL
+            CHECK (state IN ('waiting', 'called', 'done', 'skipped', 'expired', 'voided')),
+        window INTEGER,
+        called_at TEXT,
+        recalls INTEGER NOT NULL DEFAULT 0,
+        finished_at TEXT,
+        overtaken INTEGER NOT NULL DEFAULT 0,
+        void_reason TEXT,
+        voided_by TEXT,
+        UNIQUE (service_day, category, number)
+    );
+    INSERT INTO tickets_v3 (id, service_day, category, number, label, priority, slot_start,
+        identity_hash, booking_code, device, offline, issued_at, received_at, state, window,
+        called_at, recalls, finished_at, overtaken)
+        SELECT id, service_day, category, number, label, priority, slot_start, identity_hash,
+        booking_code, device, offline, issued_at, received_at, state, window, called_at,
+        recalls, finished_at, overtaken FROM tickets;
+    DROP TABLE tickets;
+    ALTER TABLE tickets_v3 RENAME TO tickets;
+    CREATE INDEX tickets_queue ON tickets (service_day, category, state, issued_at);
+    CREATE INDEX tickets_identity ON tickets (identity_hash, service_day, category, state);
+    CREATE TABLE ticket_voids_pending (
+        device TEXT NOT NULL,
+        ticket_id TEXT NOT NULL,
+        reason TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        PRIMARY KEY (device, ticket_id)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 

@@ -24,7 +24,6 @@ from typing import Any
 
 from drivers.identity import CardInserted, CardRemoved, WatchCallbacks
 from drivers.identity.errors import IdentityReaderError
-from drivers.printer.status import PaperStatus
 from drivers.scanner.errors import ScannerError, ScannerTimeout, ScanRejected
 from hallkiosk.clock import Clock
 from kiosk.flows.base import Bilingual, Msg, Notice, Worker
@@ -38,6 +37,7 @@ from kiosk.flows.session import KioskParts, KioskSession, SessionSettings, stand
 from kiosk.flows.staff import MappingCaseDirectory, RememberingPrinter, StaffFlow, StaffPinGuard
 from kiosk.flows.ticket import TicketSettings
 from kiosk.hardware import KioskDevices, open_devices
+from kiosk.health import KioskHealth, read_devices
 from kiosk.runtime import KioskRuntime, start_runtime
 from kiosk.services.hall_service import HallGateway
 from kiosk.services.locker_gateway import LockerEvent, LockerGateway, Unavailable
@@ -66,9 +66,14 @@ class Kiosk:
     locker: LockerGateway | None
     session: KioskSession
     post: Post
+    health: KioskHealth = field(init=False)  # devices and session, for the hall's telemetry
     _stop: threading.Event = field(default_factory=threading.Event)
     _threads: list[threading.Thread] = field(default_factory=list)
     _closers: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
+
+    def __post_init__(self) -> None:
+        has_locker = self.locker is not None
+        self.health = KioskHealth(has_locker=has_locker, on_change=self.runtime.telemetry.changed)
 
     # -- running ---------------------------------------------------------------------------
 
@@ -90,6 +95,14 @@ class Kiosk:
             self._closers.callback(subscription.close)
         unsubscribe = self.runtime.hall.on_upload_progress(self._upload_progress)
         self._closers.callback(unsubscribe)
+        # ops: the ops lock reaches the session on the UI thread; telemetry reads self.health
+        ops_lock = self.runtime.ops_lock
+        self._closers.callback(ops_lock.subscribe(lambda _s: self.post(self._apply_ops_lock)))
+        self.post(self._apply_ops_lock)  # a command may have come since assemble()
+        self._closers.callback(self.session.subscribe(self.health.record_session))
+        self.post(lambda: self.health.record_session(self.session))
+        self.runtime.telemetry.set_source(self.health)
+        self._closers.callback(self.runtime.telemetry.set_source, None)
 
     def close(self) -> None:
         self._stop.set()
@@ -147,14 +160,9 @@ class Kiosk:
                 return
 
     def _check_health(self) -> None:
-        try:
-            printer_ok = self.devices.printer.status() in (PaperStatus.OK, PaperStatus.NEAR_END)
-        except Exception:  # offline, cover open, no answer: the printer cannot print
-            printer_ok = False
-        try:
-            reader_ok = self.devices.identity.status().online
-        except Exception:
-            reader_ok = False
+        reading = read_devices(self.devices)  # never raises: a fault is a reading
+        self.health.record_devices(reading)
+        printer_ok, reader_ok = reading.printer_ok, reading.id_reader_present
 
         def apply() -> None:
             for component, ok, reason in (
@@ -183,6 +191,14 @@ class Kiosk:
 
         self.post(deliver)
 
+    def _apply_ops_lock(self) -> None:
+        """UI thread: the session follows the ops lock as it is now (so the last post wins)."""
+        state = self.runtime.ops_lock.state()
+        if state is not None:
+            self.session.lock(state.reason, state.where_instead)
+        elif self.session.ops_locked:
+            self.session.unlock()
+
     def _locker_up(self, up: bool) -> None:
         def apply() -> None:
             if up:
@@ -204,15 +220,28 @@ class Kiosk:
 
 
 def report_unprinted(hall: HallGateway, unprinted: UnprintedTicket) -> None:
-    """A number the hall issued that the applicant did not get: staff skip it (any thread)."""
+    """A number the applicant did not get on paper (any thread). A new ticket is voided: the
+    ``ticket_voided`` event (with the ticket's fields) takes it out of the hall's queue and the
+    kiosk forgets it. A failed reprint voids nothing: the first slip is still valid. Either
+    way ``ticket_not_printed`` tells staff the printer failed; ``voided`` false means the
+    number is still in the queue and staff skip it."""
+    voided = False
+    if not unprinted.reprint:
+        voided = hall.record_ticket_voided(
+            ticket_id=unprinted.ticket_id,
+            label=unprinted.label,
+            category=unprinted.category,
+            partly_printed=unprinted.partly_printed,
+            error=unprinted.error_code,
+        )
     hall.record_alarm(
         "ticket_not_printed",
         unprinted.label,
         {
             "ticket_id": unprinted.ticket_id,
-            "category": unprinted.category,
             "error": unprinted.error_code,
-            "partly_printed": unprinted.partly_printed,
+            "partly_printed": unprinted.partly_printed,  # a torn slip with the number may be out
+            "voided": voided,
         },
     )
 
@@ -320,6 +349,7 @@ def assemble(
             translate=translate,
         )
         kiosk = Kiosk(settings, runtime, devices, printer, locker, session, post)
+        kiosk._apply_ops_lock()  # restarted while ops-locked: locked from the first frame
         stack.pop_all()
         return kiosk
     raise AssertionError("unreachable")  # pragma: no cover

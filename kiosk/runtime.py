@@ -14,6 +14,14 @@ the subscription to the hall's retained appointment list, and ``MqttTransport``.
 Either way one small thread (``RetryWorker``) calls ``HallGateway.drain()`` every
 ``[kiosk.offline] retry_interval_s`` (and at once when the hall comes back): queued pre-reviews
 are sent, and a missing catalog or appointment list is fetched.
+
+Ops: ``runtime.ops_lock`` (kiosk/services/commands.py) is the ops lock, kept in ``kiosk.db``;
+over MQTT a ``CommandHandler`` (uplink/commands.py, its replay store and audit in ``kiosk.db``,
+the hall's key from ``[uplink] hall_key_file``) runs the kiosk's signed commands (``lock``,
+``unlock``, ``status``) on its worker thread. The runtime never touches the session: the
+assembly subscribes to ``ops_lock`` and applies it on the UI thread. ``runtime.telemetry``
+(kiosk/services/telemetry.py) takes a health snapshot every ``[kiosk.telemetry] interval_s``;
+the assembly gives it the devices' and the session's state with ``set_source``.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import logging
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import paho.mqtt.client as mqtt
@@ -30,12 +39,14 @@ import paho.mqtt.client as mqtt
 import hallkiosk
 from hallkiosk.clock import Clock, SystemClock
 from kiosk.services.appointments import AppointmentCache, KioskTopics
+from kiosk.services.commands import OpsLock, kiosk_actions
 from kiosk.services.events import EmbeddedEventPump, OutboxEvents
 from kiosk.services.hall_gateway import EmbeddedTransport
 from kiosk.services.hall_service import HallGateway
 from kiosk.services.mqtt_transport import MqttTransport, request_kinds
 from kiosk.services.offline import OfflineDesk
 from kiosk.services.store import KioskStore
+from kiosk.services.telemetry import KioskTelemetry
 from kiosk.services.uploads import PreReviewSpool
 from kiosk.settings import COMPONENT, KioskSettings
 from uplink.connection import UplinkConnection
@@ -45,6 +56,7 @@ from uplink.session import SessionStore
 
 if TYPE_CHECKING:
     from hall.service import Hall
+    from uplink.commands import CommandHandler, CommandStore
 
 log = logging.getLogger(__name__)
 
@@ -106,9 +118,13 @@ class KioskRuntime:
     offline: OfflineDesk
     spool: PreReviewSpool
     worker: RetryWorker
+    ops_lock: OpsLock
+    telemetry: KioskTelemetry
     embedded_hall: Hall | None = None
     connection: UplinkConnection | None = None
     requester: Requester | None = None
+    commands: CommandHandler | None = None  # over MQTT only
+    command_store: CommandStore | None = None
     _closers: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
 
     def close(self) -> None:
@@ -120,8 +136,8 @@ class KioskRuntime:
 def start_runtime(
     settings: KioskSettings, *, clock: Clock | None = None, background: bool = True
 ) -> KioskRuntime:
-    """Build and start everything; ``background=False`` leaves the retry thread unstarted
-    (tests then call ``runtime.hall.drain()`` themselves)."""
+    """Build and start everything; ``background=False`` leaves the retry and telemetry threads
+    unstarted (tests then call ``runtime.hall.drain()`` and ``runtime.telemetry.take()``)."""
     clock = clock or SystemClock(settings.site.timezone)
     kiosk = settings.kiosk
     device_id = settings.device_id
@@ -152,8 +168,11 @@ def start_runtime(
             appointment_ticket_type=kiosk.offline.appointment_ticket_type,
         )
         spool = PreReviewSpool(store, settings.spool_dir, clock, kiosk.offline.upload_chunk_bytes)
+        ops_lock = OpsLock(store, clock)
         connection: UplinkConnection | None = None
         requester: Requester | None = None
+        commands: CommandHandler | None = None
+        command_store: CommandStore | None = None
         presence: Callable[[], bool] | None = None
         transport: Any
         if embedded_hall is not None:
@@ -172,9 +191,23 @@ def start_runtime(
             )
             requester = attach(connection, topics, clock, request_kinds(kiosk.timeouts))
             connection.on_message(appointments.handle_message)
+            # only over MQTT: signed commands (the cryptography import costs the embedded start)
+            from uplink.commands import CommandHandler, CommandStore  # noqa: PLC0415
+            from uplink.signing import load_public_key  # noqa: PLC0415
+
+            command_store = CommandStore(settings.db_path)
+            stack.callback(command_store.close)
             mqtt_transport = MqttTransport(requester, connected=connection)
             transport = mqtt_transport
             presence = lambda: mqtt_transport.online  # noqa: E731
+        telemetry = KioskTelemetry(
+            outbox,
+            ops_lock,
+            data_dir=settings.data_dir,
+            interval_s=kiosk.telemetry.interval_s,
+            acks_pending=command_store.pending_replies if command_store is not None else None,
+            on_put=pump.pump if pump is not None else None,
+        )
         gateway = HallGateway(
             transport,
             clock=clock,
@@ -195,10 +228,26 @@ def start_runtime(
                     worker.wake()
 
             connection.on_message(wake_on_hall)
+            assert command_store is not None
+            key_file = settings.uplink.hall_key_file
+            commands = CommandHandler(
+                command_store,
+                KioskTopics(settings.site.hall_id, device_id, COMPONENT),
+                clock,
+                load_public_key(Path(key_file)) if key_file else None,
+                kiosk_actions(ops_lock, telemetry.take),
+                max_window_s=settings.uplink.command_max_window_s,
+                clock_skew_s=settings.uplink.command_clock_skew_s,
+            )
+            commands.attach(connection)
+            commands.start()
+            stack.callback(commands.stop)  # after the connection: no command arrives meanwhile
             stack.callback(connection.stop)  # before the files close: it drains the outbox
             connection.start()
         if background:
+            telemetry.start()
             worker.start()
+        stack.callback(telemetry.stop)
         stack.callback(worker.stop)  # first to run at close
         runtime = KioskRuntime(
             settings=settings,
@@ -210,9 +259,13 @@ def start_runtime(
             offline=offline,
             spool=spool,
             worker=worker,
+            ops_lock=ops_lock,
+            telemetry=telemetry,
             embedded_hall=embedded_hall,
             connection=connection,
             requester=requester,
+            commands=commands,
+            command_store=command_store,
         )
         runtime._closers = stack.pop_all()
         log.info(

@@ -140,6 +140,14 @@ class LockerLinkSettings(StrictModel):
     timeout_s: Annotated[float, Field(gt=0, le=120)] = 30.0
 
 
+class KioskTelemetrySettings(StrictModel):
+    """``[kiosk.telemetry]``: the kiosk's health snapshot for the hall (docs/kiosk.md)."""
+
+    # A snapshot is also taken at once (at most once a second) when the kiosk goes in or out of
+    # service or a device's health changes.
+    interval_s: Annotated[float, Field(ge=5, le=3_600)] = 60.0
+
+
 class KioskConfig(StrictModel):
     device_id: Annotated[str, Field(max_length=64, pattern=r"^([A-Za-z0-9_.-]+)?$")] = ""
     # embedded: the hall in this process ([hall] from the same layers); mqtt: a hall service
@@ -153,6 +161,7 @@ class KioskConfig(StrictModel):
     elderly: ElderlySettings = Field(default_factory=ElderlySettings)
     offline: OfflineSettings = Field(default_factory=OfflineSettings)
     locker: LockerLinkSettings = Field(default_factory=LockerLinkSettings)
+    telemetry: KioskTelemetrySettings = Field(default_factory=KioskTelemetrySettings)
     identity: IdentityReaderSettings = Field(default_factory=IdentityReaderSettings)
     printer: PrinterSettings = Field(default_factory=PrinterSettings)
     scanner: ScannerSettings = Field(default_factory=ScannerSettings)

@@ -13,7 +13,7 @@ import base64
 import json
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Annotated, Any, ClassVar, Final, Literal, TypeVar
 
@@ -131,15 +131,35 @@ def _finite(value: JsonValue, path: str = "") -> None:
             _finite(item, f"{path}[{index}]")
 
 
+def _all_finite(value: JsonValue) -> bool:
+    """``_finite`` without building a path for every key: the check on every message's data.
+    Only when it finds a NaN or an infinity does ``_finite`` run, to name where."""
+    if isinstance(value, float):
+        return math.isfinite(value)
+    items: Iterable[JsonValue]
+    if isinstance(value, dict):
+        items = value.values()
+    elif isinstance(value, list):
+        items = value
+    else:
+        return True
+    for item in items:
+        if isinstance(item, float | dict | list) and not _all_finite(item):
+            return False
+    return True
+
+
 def _finite_object(value: dict[str, JsonValue]) -> dict[str, JsonValue]:
-    _finite(value)
+    if not _all_finite(value):
+        _finite(value)
     return value
 
 
 def _metric(value: JsonValue) -> JsonValue:
     if isinstance(value, list):
         raise ValueError("Input should be a number, string, boolean, null or object")
-    _finite(value)
+    if not _all_finite(value):
+        _finite(value)
     return value
 
 
@@ -479,7 +499,9 @@ def decode(model_cls: type[M], payload: bytes) -> M:
     except AttributeError:
         raise MessageError([f"{kind}: payload must be bytes"]) from None
     try:
-        document = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
+        if text.startswith("\ufeff"):  # as json.loads says it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        document = _DECODER.decode(text)
     except _DuplicateKey as exc:
         raise MessageError([f"{kind}: duplicate key {exc.args[0]!r}"]) from None
     except RecursionError:
@@ -538,6 +560,12 @@ def check_topic(message: BaseModel, topic: ParsedTopic) -> None:
     if not isinstance(message, model_for(topic.leaf)):
         raise MessageError([f"{kind}: does not belong on a {topic.leaf.value!r} topic"])
     inner = message.root if isinstance(message, RootModel) else message
+    claims = _CLAIMS.get(type(inner))
+    if claims is None:
+        fields = type(inner).model_fields
+        claims = _CLAIMS[type(inner)] = tuple(name for name in _CLAIM_NAMES if name in fields)
+    if not claims:
+        return
     expected = {
         "device": topic.device_id,
         "component": topic.component,
@@ -546,12 +574,18 @@ def check_topic(message: BaseModel, topic: ParsedTopic) -> None:
         "kind": topic.name,
     }
     problems = [
-        f"{kind}.{name}: {getattr(inner, name)!r} does not match the topic's {want!r}"
-        for name, want in expected.items()
-        if name in type(inner).model_fields and getattr(inner, name) != want
+        f"{kind}.{name}: {getattr(inner, name)!r} does not match the topic's {expected[name]!r}"
+        for name in claims
+        if getattr(inner, name) != expected[name]
     ]
     if problems:
         raise MessageError(problems)
+
+
+# The payload fields that claim what the topic says, in the order problems are reported, and
+# which of them each model has (worked out once per model class; the classes are ours).
+_CLAIM_NAMES: Final = ("device", "component", "hall", "type", "kind")
+_CLAIMS: dict[type[BaseModel], tuple[str, ...]] = {}
 
 
 def json_schemas() -> dict[str, dict[str, Any]]:
@@ -617,6 +651,11 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
+
+
+# json.loads with these arguments would build this decoder for every payload; it keeps no state
+# between calls (like json's own default decoder, shared by every thread)
+_DECODER: Final = json.JSONDecoder(object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
 
 
 def _json_default(value: Any) -> Any:

@@ -12,8 +12,22 @@ Threading
     waiting there would always time out. It raises ``RuntimeError`` if called there.
     ``request_async()`` runs ``request()`` in the event loop's default executor.
 
-Timeouts are real elapsed time (``threading.Event.wait``); the injected clock gives the
+Timeouts are real elapsed time (a lock acquired with a timeout); the injected clock gives the
 request's ``ts``.
+
+Per request
+    The caller's thread builds and publishes the request and then sleeps on a plain lock that
+    ``handle_message`` releases once, with the reply in place: one lock per request, no
+    ``threading.Event`` (a Condition, its lock and a waiter lock per wait). Topics are worked out
+    once per kind, not per message.
+
+    All a request adds to its envelope is ``ts`` and ``args``: ``v``, ``kind``, ``device`` and
+    ``component`` are the Requester's own, checked when it was made (``RequestKind``,
+    ``Topics``). So the payload is written around ``args``, which are checked by the same
+    strict rules and written by the same pydantic serializer as in ``encode(Request)``; the
+    bytes are the same (checked for every kind when a Requester is made, and by the tests for
+    any args). Args that fail the check, or a clock time that is not aware or not a whole
+    minute off UTC, go through the ``Request`` model, which raises the exact error.
 """
 
 from __future__ import annotations
@@ -27,13 +41,14 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from enum import StrEnum
 from typing import Any, Literal, Protocol
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
-from pydantic import ValidationError
+from pydantic import ConfigDict, TypeAdapter, ValidationError
 
 from hallkiosk.clock import Clock
 from uplink.connection import NotConnected, UplinkConnection
@@ -42,6 +57,7 @@ from uplink.messages import (
     SCHEMA_VERSION,
     ErrorInfo,
     HallPresence,
+    JsonObject,
     MessageError,
     Request,
     Response,
@@ -50,8 +66,9 @@ from uplink.messages import (
     decode,
     describe_errors,
     encode,
+    format_time,
 )
-from uplink.topics import Leaf, TopicError, Topics, check_segment, parse
+from uplink.topics import Leaf, ParsedTopic, TopicError, Topics, check_segment, parse
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +77,18 @@ MAX_PENDING = 32
 CORRELATION_BYTES = 16
 # Correlations that timed out are remembered this long (by count) to log a late answer as late.
 RECENT_EXPIRED = 256
+# ``args`` of a request on their own, as the Request model checks them (see "Per request")
+_ARGS: TypeAdapter[dict[str, Any]] = TypeAdapter(
+    JsonObject,
+    config=ConfigDict(strict=True, allow_inf_nan=False),  # as Message.model_config
+)
+_MINUTE = timedelta(minutes=1)
+_PROBE_TIME = datetime(2025, 3, 1, 9, 20, 11, 120000, tzinfo=timezone(timedelta(hours=8)))
+_PROBE_ARGS: dict[str, Any] = {
+    "text": '中文 "\\\n\u2028\x7f/',
+    "numbers": [0, -1, 2**63, 2.5, 1e16, 1e-7],
+    "other": {"none": None, "yes": True, "empty": {}, "list": []},
+}
 
 
 class FallbackReason(StrEnum):
@@ -246,7 +275,8 @@ class RequesterStats:
 @dataclass
 class _Pending:
     kind: str
-    done: threading.Event = field(default_factory=threading.Event)
+    # held from the start; released once, by handle_message, when ``reply`` is set
+    done: threading.Lock = field(default_factory=threading.Lock)
     reply: Reply | None = None  # the hall's reply, or a bad_response marker (result None)
 
 
@@ -281,6 +311,19 @@ class Requester:
             if kind.name in self._kinds:
                 raise ValueError(f"request kind {kind.name!r} registered twice")
             self._kinds[kind.name] = kind
+        # topics are the same for every message: built (and checked) once
+        self._request_topics = {name: topics.request(name) for name in self._kinds}
+        self._response_topic = topics.response
+        self._response_parsed: ParsedTopic = parse(self._response_topic)
+        # each kind's payload around its ts and args; used only if it writes what encode() does
+        self._envelopes = {
+            name: (
+                f'{{"v":{SCHEMA_VERSION},"kind":"{name}","ts":"'.encode(),
+                f'","device":"{topics.device_id}","component":"{topics.component}","args":'.encode(),
+            )
+            for name in self._kinds
+        }
+        self._shortcut = self._shortcut_matches_encode()
         self._lock = threading.Lock()
         self._pending: dict[bytes, _Pending] = {}
         self._expired: OrderedDict[bytes, str] = OrderedDict()
@@ -326,7 +369,7 @@ class Requester:
                 "Requester.request() called on the MQTT network thread, where its answer would "
                 "have to arrive; call it from another thread"
             )
-        payload = encode(self._build(kind, args))
+        payload = self._payload(kind, args)
         if not self._connection.connected:
             return self._fallback(spec, args, FallbackReason.NOT_CONNECTED)
         if not self.presence.hall_online:
@@ -334,6 +377,7 @@ class Requester:
 
         correlation = os.urandom(CORRELATION_BYTES)
         pending = _Pending(kind)
+        pending.done.acquire()  # a new lock: never blocks
         with self._lock:
             if len(self._pending) >= self._max_pending:
                 busy = True
@@ -344,11 +388,11 @@ class Requester:
             return self._fallback(spec, args, FallbackReason.BUSY)
 
         properties = Properties(PacketTypes.PUBLISH)  # type: ignore[no-untyped-call]
-        properties.ResponseTopic = self._topics.response
+        properties.ResponseTopic = self._response_topic
         properties.CorrelationData = correlation
         try:
             self._connection.publish(
-                self._topics.request(kind), payload, qos=Leaf.REQUEST.qos, properties=properties
+                self._request_topics[kind], payload, qos=Leaf.REQUEST.qos, properties=properties
             )
         except NotConnected as exc:
             self._forget(correlation)
@@ -360,7 +404,7 @@ class Requester:
         with self._lock:
             self._sent += 1
 
-        pending.done.wait(spec.timeout_s)
+        pending.done.acquire(timeout=spec.timeout_s)
         with self._lock:
             # An answer that lands between the wait ending and this lock still counts.
             del self._pending[correlation]
@@ -381,13 +425,49 @@ class Requester:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(None, functools.partial(self.request, kind, args))
 
-    def _build(self, kind: str, args: Mapping[str, Any]) -> Request:
+    def _payload(self, kind: str, args: Mapping[str, Any]) -> bytes:
+        """``encode(self._build(kind, args))``, without the Request model when it can."""
+        now = self._clock.now()
+        data = dict(args)
+        if self._shortcut:
+            payload = self._written_around(kind, now, data)
+            if payload is not None:
+                return payload
+        return encode(self._build(kind, data, now))
+
+    def _written_around(self, kind: str, now: datetime, data: dict[str, Any]) -> bytes | None:
+        """The payload written around ``now`` and ``data``; None if the model must decide."""
+        if type(now) is not datetime:
+            return None
+        offset = now.utcoffset()
+        if offset is None or offset % _MINUTE:
+            return None
+        try:
+            checked = _ARGS.validate_python(data)
+        except ValidationError:
+            return None
+        head, middle = self._envelopes[kind]
+        return b"".join((head, format_time(now).encode(), middle, _ARGS.dump_json(checked), b"}"))
+
+    def _shortcut_matches_encode(self) -> bool:
+        """Whether ``_written_around`` writes what ``encode`` does, for every kind: checked once,
+        so that a change of the model or of pydantic's output turns the shortcut off."""
+        try:
+            return all(
+                self._written_around(name, _PROBE_TIME, _PROBE_ARGS)
+                == encode(self._build(name, _PROBE_ARGS, _PROBE_TIME))
+                for name in self._kinds
+            )
+        except MessageError:
+            return False
+
+    def _build(self, kind: str, args: Mapping[str, Any], now: datetime | None = None) -> Request:
         try:
             return Request.model_validate(
                 {
                     "v": SCHEMA_VERSION,
                     "kind": kind,
-                    "ts": self._clock.now(),
+                    "ts": self._clock.now() if now is None else now,
                     "device": self._topics.device_id,
                     "component": self._topics.component,
                     "args": dict(args),
@@ -430,7 +510,7 @@ class Requester:
     def handle_message(self, message: mqtt.MQTTMessage) -> None:
         """Message hook (network thread); ignores every topic but this component's responses."""
         self._network_thread = threading.get_ident()
-        if message.topic != self._topics.response:
+        if message.topic != self._response_topic:
             return
         properties = message.properties
         correlation = getattr(properties, "CorrelationData", None) if properties else None
@@ -441,7 +521,7 @@ class Requester:
             return
         try:
             response = decode(Response, bytes(message.payload))
-            check_topic(response, parse(message.topic))
+            check_topic(response, self._response_parsed)  # message.topic is our response topic
         except (MessageError, TopicError) as exc:
             answer: Response | None = None
             problem = str(exc)
@@ -459,7 +539,7 @@ class Requester:
                 kind = pending.kind
                 outcome = "answered" if answer is not None else "bad"
                 pending.reply = self._reply_from(pending.kind, answer, problem)
-                pending.done.set()
+                pending.done.release()  # once: a second answer finds the reply set
             if outcome == "unknown":
                 self._dropped_unknown += 1
             elif outcome == "late":

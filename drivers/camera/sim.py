@@ -124,6 +124,11 @@ class SimCamera(Camera):
     def plug(self) -> None:
         self._plugged = True
 
+    @property
+    def plugged(self) -> bool:
+        """False between ``unplug()`` and ``plug()`` (the kiosk's health check reads it)."""
+        return self._plugged
+
     # --- the picture ---
 
     def snap(self) -> Photo:

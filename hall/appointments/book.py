@@ -217,14 +217,26 @@ class AppointmentBook:
         now = checked_in_at or self._clock.now()
         appt = min(candidates, key=lambda a: abs((a.slot_start - now).total_seconds()))
         if appt.status == "checked_in" and appt.ticket_id:
-            issued = self._queue.issue(
-                category_id=self._category_for(appt),
-                device=device,
-                identity_hash=appt.identity_hash,
-                priority="appointment",
-                booking_code=appt.booking_code,
-                slot_start=appt.slot_start,
-            )
+            # checked in before: the waiting ticket again (a reprint), or a new one when that
+            # ticket is gone (voided after a failed print), which the booking then points to
+            with self._store.transaction():
+                issued = self._queue.issue(
+                    category_id=self._category_for(appt),
+                    device=device,
+                    identity_hash=appt.identity_hash,
+                    priority="appointment",
+                    booking_code=appt.booking_code,
+                    slot_start=appt.slot_start,
+                )
+                if issued.ticket.id != appt.ticket_id:
+                    self._store.conn.execute(
+                        "UPDATE appointments SET ticket_id = ?, updated_at = ?"
+                        " WHERE booking_code = ?",
+                        (issued.ticket.id, utc_iso(self._clock.now()), appt.booking_code),
+                    )
+            if issued.ticket.id != appt.ticket_id:
+                self._on_change(appt.service_day)
+                return CheckIn(self.get(appt.booking_code), issued)
             return CheckIn(appt, issued)
         if appt.status == "cancelled":
             raise AppointmentNotFound(f"booking {appt.booking_code} was cancelled")

@@ -105,8 +105,8 @@ def printer_notice(error: BaseException) -> Notice:
 
 @dataclass(frozen=True)
 class UnprintedTicket:
-    """A number the hall issued that the applicant did not get on paper. Staff must know:
-    the number sits in the queue (the hall has no void request yet)."""
+    """A number the hall issued that the applicant did not get on paper: the app voids it at
+    the hall (a ``ticket_voided`` event, kiosk/assembly.py ``report_unprinted``) and alarms."""
 
     ticket_id: str
     label: str

@@ -18,10 +18,16 @@ Voice (elderly mode only): when the journey's ``prompt`` or notice changes, the 
 it through ``voice.say`` in the session language, using ``translate`` (the UI's catalog) to
 turn the ``Msg``/``Bilingual`` into words. Without a voice or a translator it stays silent.
 
-Out of service: ``lock()`` by ops, or ``hardware_failed(..., critical=True)``. A journey in
-progress is allowed to finish (an applicant mid-print keeps the ticket); the next time the
-session would show home it shows OUT_OF_SERVICE instead. Staff cards still start the staff
-journey there (and on home). Non-critical faults disable only the tiles that need the part.
+Out of service: the ops lock (``lock()``/``unlock()``, applied by the assembly from the hall's
+signed command, kiosk/services/commands.py), the staff lock (the staff journey's lock/unlock
+hand-over), or ``hardware_failed(..., critical=True)``. A journey in progress is allowed to
+finish (an applicant mid-print keeps the ticket); the next time the session would show home it
+shows OUT_OF_SERVICE instead. Staff cards still start the staff journey there (and on home).
+Non-critical faults disable only the tiles that need the part.
+
+The two locks are separate, and each is lifted only by whoever set it: a clerk's unlock on site
+leaves an ops lock in force (the clerk is told that only ops can lift it), and ops' unlock leaves
+a clerk's lock (docs/kiosk.md "Out of service"). While both hold, the page shows ops' reason.
 """
 
 from __future__ import annotations
@@ -71,6 +77,12 @@ SessionListener = Callable[["KioskSession"], None]
 HOME, OUT_OF_SERVICE = JourneyKind.HOME, JourneyKind.OUT_OF_SERVICE
 HOME_PROMPT = Msg.of("Please choose the service you need.")
 STAFF_LOCKED = Msg.of("This kiosk has been taken out of service by staff.")
+# Told to the clerk whose unlock did not lift the ops lock (a Bilingual: not yet in the catalog).
+OPS_LOCK_STAYS = Bilingual(
+    "运维人员已远程停用本机，只有运维人员可以恢复使用。请联系运维人员。",
+    "Operations took this kiosk out of service remotely. Only operations can put it back in "
+    "service: please call them.",
+)
 WHERE_INSTEAD = Msg.of("Please go to the service counter, or use another self-service kiosk.")
 
 
@@ -196,7 +208,8 @@ class KioskSession:
         self._language: Language = "zh"
         self._elderly = False
         self._notice: Notice | None = None
-        self._lock: Lock | None = None
+        self._ops_lock: Lock | None = None
+        self._staff_lock: Lock | None = None
         self._faults: dict[Component, Fault] = {}
         self._deadline_s = clock.monotonic() + self._timeout_s()
         self._shown: tuple[bool, int] = (False, 0)  # the countdown last drawn
@@ -241,20 +254,31 @@ class KioskSession:
 
     @property
     def locked(self) -> bool:
-        return self._lock is not None
+        """Locked by ops or by staff."""
+        return self._current_lock() is not None
+
+    @property
+    def ops_locked(self) -> bool:
+        return self._ops_lock is not None
+
+    @property
+    def staff_locked(self) -> bool:
+        return self._staff_lock is not None
 
     @property
     def out_of_service_reason(self) -> Text | None:
         """Why the kiosk is out of service (shown on that page); None when it is not."""
-        if self._lock is not None:
-            return self._lock.reason
+        lock = self._current_lock()
+        if lock is not None:
+            return lock.reason
         critical = next((f for f in self._faults.values() if f.critical), None)
         return critical.reason if critical else None
 
     @property
     def where_instead(self) -> Text | None:
-        if self._lock is not None:
-            return self._lock.where_instead
+        lock = self._current_lock()
+        if lock is not None:
+            return lock.where_instead
         return self._settings.where_instead if self.out_of_service_reason else None
 
     @property
@@ -373,11 +397,13 @@ class KioskSession:
     # -- ops and hardware --------------------------------------------------------------------
 
     def lock(self, reason: Text, where_instead: Text | None = None) -> None:
-        self._lock = Lock(reason, where_instead or self._settings.where_instead)
+        """The ops lock (or new texts for it); only ``unlock()`` lifts it."""
+        self._ops_lock = Lock(reason, where_instead or self._settings.where_instead)
         self._settle()
 
     def unlock(self) -> None:
-        self._lock = None
+        """Lift the ops lock; a staff lock stays."""
+        self._ops_lock = None
         self._settle()
 
     def hardware_failed(
@@ -470,12 +496,14 @@ class KioskSession:
 
     def _hand_over(self, end: HandOver) -> None:
         if end.to is OUT_OF_SERVICE:  # the staff journey locked the kiosk
-            self._lock = Lock(STAFF_LOCKED, self._settings.where_instead)
+            self._staff_lock = Lock(STAFF_LOCKED, self._settings.where_instead)
             self._home()
             return
-        if end.to is HOME:  # the staff journey unlocked it (an ops lock too: staff are there)
-            self._lock = None
+        if end.to is HOME:  # the staff journey unlocked it: the staff lock, not an ops lock
+            self._staff_lock = None
             self._home()
+            if self._ops_lock is not None:
+                self._set_notice(Notice(OPS_LOCK_STAYS, "ops_locked"))
             return
         tile = next((t for t, spec in TILES.items() if spec.journey is end.to), None)
         blocked = self._tile_blocked(tile) if tile is not None else None
@@ -526,9 +554,13 @@ class KioskSession:
             self._active = HOME
         self._changed()
 
+    def _current_lock(self) -> Lock | None:
+        return self._ops_lock or self._staff_lock
+
     def _tile_blocked(self, tile: TileId) -> Text | None:
-        if self._lock is not None:
-            return self._lock.reason
+        lock = self._current_lock()
+        if lock is not None:
+            return lock.reason
         spec = TILES[tile]
         for component in sorted(spec.needs):
             if component in self._faults:

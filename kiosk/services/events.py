@@ -4,7 +4,9 @@ embedded hall.
 Over MQTT the uplink connection drains the outbox (``uplink/drain.py``). With the embedded
 hall there is no broker, so ``EmbeddedEventPump`` hands every outbox event to the hall in this
 process (``DeviceRegistry.ingest``, deduplicated on the event id exactly as over MQTT) and
-deletes it once ingested: the hall sees the same events either way.
+deletes it once ingested: the hall sees the same events either way. The latest telemetry
+snapshot goes the same way (``DeviceRegistry.telemetry``), taken from the outbox as the uplink
+connection takes it to publish: latest wins, and one the hall fails on is not retried.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
-from uplink.messages import Event, MessageError, decode
+from uplink.messages import Event, MessageError, Telemetry, decode
 from uplink.outbox import Outbox
 
 log = logging.getLogger(__name__)
@@ -26,6 +28,8 @@ class Ingests(Protocol):
     """What the pump needs of ``hall.registry.DeviceRegistry``."""
 
     def ingest(self, event: Event) -> bool: ...
+
+    def telemetry(self, message: Telemetry) -> None: ...
 
 
 class OutboxEvents:
@@ -51,7 +55,8 @@ class OutboxEvents:
 
 
 class EmbeddedEventPump:
-    """Moves outbox events into the in-process hall's registry, oldest first."""
+    """Moves outbox events into the in-process hall's registry, oldest first, then the latest
+    telemetry snapshot."""
 
     def __init__(self, outbox: Outbox, registry: Ingests) -> None:
         self._outbox = outbox
@@ -67,6 +72,7 @@ class EmbeddedEventPump:
             while True:
                 batch = self._outbox.pending(PUMP_BATCH)
                 if not batch:
+                    self._telemetry()
                     return done
                 acked: list[int] = []
                 try:
@@ -83,3 +89,12 @@ class EmbeddedEventPump:
                     self._outbox.ack_many(acked)
                     done += len(acked)
                     self.delivered += len(acked)
+
+    def _telemetry(self) -> None:
+        payload = self._outbox.take_telemetry()
+        if payload is None:
+            return
+        try:
+            self._registry.telemetry(decode(Telemetry, payload))
+        except Exception:  # a state, not a fact: the next snapshot replaces it
+            log.exception("telemetry snapshot not handed to the hall")

@@ -43,7 +43,7 @@ from kiosk.services.hall_gateway import (
     parse_catalog,
     parse_ticket,
 )
-from kiosk.services.offline import OfflineDesk
+from kiosk.services.offline import TICKET_VOIDED_EVENT, OfflineDesk
 from kiosk.services.uploads import (
     PreReviewSpool,
     UploadProgress,
@@ -480,6 +480,41 @@ class HallGateway:
         """An alarm for ops through the outbox (e.g. a ticket the printer did not hand out);
         never raises: it is reported from places where nothing else can be done."""
         self._alarm(code, subject, details)
+
+    def record_ticket_voided(
+        self,
+        *,
+        ticket_id: str,
+        label: str,
+        category: str,
+        partly_printed: bool,
+        error: str,
+        reason: str = "print_failed",
+    ) -> bool:
+        """A new ticket nobody holds (its print failed): one ``ticket_voided`` event through the
+        outbox (after the ticket's own ``ticket_issued_offline``, if it was an offline one), so
+        the hall takes it out of the queue; the kiosk forgets it too. Never raises: False when
+        it could not be recorded (then staff must skip the number)."""
+        data: dict[str, Any] = {
+            "ticket_id": ticket_id,
+            "label": label,
+            "category": category,
+            "reason": reason,
+            "partly_printed": partly_printed,
+            "error": error,
+        }
+        try:
+            if self._offline is not None:
+                self._offline.void_ticket(data)  # forgets it in the same transaction
+            elif self._events is not None:
+                self._events.record_event(TICKET_VOIDED_EVENT, data)
+            else:
+                log.error("ticket %s not voided: no outbox", label)
+                return False
+        except Exception:
+            log.exception("ticket %s: the void could not be recorded", label)
+            return False
+        return True
 
     def _alarm(self, code: str, subject: str, details: Mapping[str, Any]) -> None:
         if self._events is None:

@@ -12,6 +12,11 @@
   ``booking_code``, so the hall marks the booking checked in when it merges the ticket; the
   local ticket row is the mark that stops a second offline check-in of the same booking.
 - **Catalog** and **ticket status**: the last answers, kept in ``kiosk.db``.
+- **Voided tickets** (their print failed, nobody holds them): ``void_ticket`` forgets the
+  offline ticket (no reprint offer to its identity, no second check-in refused for its
+  booking; its number is never handed out again, the counter stays) and records
+  ``ticket_voided`` in the same transaction, so it reaches the hall after the ticket's own
+  ``ticket_issued_offline``. The last known answer about the ticket says ``voided``.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ log = logging.getLogger(__name__)
 
 TicketPriority = Literal["normal", "green", "appointment"]
 OFFLINE_TICKET_EVENT = "ticket_issued_offline"
+TICKET_VOIDED_EVENT = "ticket_voided"
 
 
 def refusal(error: type[HallError]) -> HallRefusal:
@@ -212,6 +218,54 @@ class OfflineDesk:
         known.pop("people_ahead", None)
         known.pop("wait_estimate_s", None)
         return parse_ticket(known)
+
+    # -- voided tickets ----------------------------------------------------------------------
+
+    def void_ticket(self, data: Mapping[str, Any]) -> None:
+        """Forget ``data["ticket_id"]`` as a ticket someone holds and record the
+        ``ticket_voided`` event ``data``, in one fsynced transaction (raises ``OutboxFull`` or
+        a database error: then nothing changed)."""
+        ticket_id = str(data["ticket_id"])
+        today = service_day(self._clock)
+        with self._store.transaction() as conn:
+            own = conn.execute(
+                "SELECT * FROM kiosk_offline_tickets WHERE ticket_id = ?", (ticket_id,)
+            ).fetchone()
+            known_row = conn.execute(
+                "SELECT payload FROM kiosk_known_tickets WHERE ticket_id = ?", (ticket_id,)
+            ).fetchone()
+            if known_row is not None:
+                known = dict(json.loads(known_row["payload"]))
+            elif own is not None:
+                known = {
+                    "ticket_id": ticket_id,
+                    "ticket": own["label"],
+                    "category": own["category"],
+                    "priority": own["priority"],
+                    "issued_at": own["issued_at"],
+                    "service_day": own["service_day"],
+                    "offline": True,
+                }
+            else:
+                known = None
+            if own is not None:
+                conn.execute("DELETE FROM kiosk_offline_tickets WHERE ticket_id = ?", (ticket_id,))
+            if known is not None:
+                known["state"] = "voided"
+                conn.execute(
+                    "INSERT INTO kiosk_known_tickets (ticket_id, service_day, payload, seen_at)"
+                    " VALUES (?, ?, ?, ?) ON CONFLICT (ticket_id) DO UPDATE SET"
+                    " payload = excluded.payload, seen_at = excluded.seen_at",
+                    (
+                        ticket_id,
+                        str(known.get("service_day") or today),
+                        json.dumps(known, ensure_ascii=False),
+                        utc_iso(self._clock.now()),
+                    ),
+                )
+            self._events.outbox.append_in(conn, TICKET_VOIDED_EVENT, data)
+        self._events.recorded()
+        log.info("ticket %s voided on this kiosk (%s)", data.get("label"), data.get("reason"))
 
     # -- offline tickets ---------------------------------------------------------------------
 

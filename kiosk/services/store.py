@@ -1,7 +1,9 @@
-"""The kiosk's own SQLite file (``kiosk.db``): offline tickets, caches, queued pre-reviews.
+"""The kiosk's own SQLite file (``kiosk.db``): offline tickets, caches, queued pre-reviews, the
+ops lock.
 
 The file is shared with the kiosk's uplink outbox and session counter (``uplink/outbox.py``,
-``uplink/session.py``), as lockerd shares ``locker.db``: an offline ticket's number, its row and
+``uplink/session.py``) and, over MQTT, its signed-command store (``uplink/commands.py``), as
+lockerd shares ``locker.db``: an offline ticket's number, its row and
 its ``ticket_issued_offline`` event commit in one transaction (``Outbox.append_in``), so the
 event exists exactly when the number does.
 
@@ -105,6 +107,20 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             chunk_bytes INTEGER NOT NULL,
             complete INTEGER NOT NULL DEFAULT 0,
             PRIMARY KEY (submission_key, position)
+        )
+        """,
+    ),
+    # version 2: the ops lock (kiosk/services/commands.py); the row exists while it holds
+    (
+        """
+        CREATE TABLE kiosk_ops_lock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            reason_zh TEXT NOT NULL,
+            reason_en TEXT NOT NULL,
+            where_instead_zh TEXT,
+            where_instead_en TEXT,
+            command_id TEXT NOT NULL,
+            locked_at TEXT NOT NULL
         )
         """,
     ),

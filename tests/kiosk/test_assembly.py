@@ -23,7 +23,7 @@ from drivers.identity.vcard.sim import SimIdentityReader
 from drivers.scanner.formats import make_booking_code, make_booking_payload
 from hallkiosk.privacy import IdentityHasher
 from kiosk.assembly import Kiosk, assemble
-from kiosk.flows.base import QueueWorker
+from kiosk.flows.base import Bilingual, QueueWorker
 from kiosk.flows.home import Component, JourneyKind, TileId
 from kiosk.flows.pickup import PickupState
 from kiosk.flows.ticket import TicketState
@@ -152,6 +152,37 @@ def test_paper_out_disables_tickets_and_a_failed_print_raises_an_alarm_at_the_ha
     assert not tile.enabled and tile.reason is not None
     sim.load_paper()
     ui.run_until(lambda: Component.PRINTER not in session.faults, "printer recovered")
+
+
+def test_the_ops_lock_reaches_the_session_through_the_ui_thread_and_the_hall_gets_the_health(
+    kiosk: Kiosk, ui: UiThread
+) -> None:
+    """The command worker's side of the ops lock (runtime.ops_lock) is applied to the session
+    by a post; the hall's registry gets the devices' health and the session's state."""
+    hall = kiosk.runtime.embedded_hall
+    assert hall is not None
+    session = kiosk.session
+
+    def latest() -> dict[str, object]:
+        history = hall.registry.telemetry_history("kiosk-01", "kiosk", limit=1)
+        return history[0]["metrics"] if history else {}
+
+    ui.run_until(lambda: latest().get("printer_paper") == "ok", "a snapshot with the devices")
+    assert latest()["out_of_service"] is False and latest()["lockerd_reachable"] is None
+    kiosk.devices.printer.sim.pull_paper()  # type: ignore[attr-defined]
+    ui.run_until(lambda: latest().get("printer_paper") == "out", "paper out reported")
+    assert Component.PRINTER in session.faults  # the screen and the hall agree
+
+    reason = Bilingual("设备维护", "Maintenance")
+    kiosk.runtime.ops_lock.lock(reason, None, "cmd-test")  # as the command worker does
+    assert session.active is JourneyKind.HOME  # nothing until the UI thread runs the post
+    ui.run_until(lambda: session.active is JourneyKind.OUT_OF_SERVICE, "locked")
+    assert session.out_of_service_reason == reason
+    ui.run_until(lambda: latest().get("out_of_service") is True, "out of service reported")
+    assert latest()["ops_locked"] is True
+    kiosk.runtime.ops_lock.unlock("cmd-test-2")
+    ui.run_until(lambda: session.active is JourneyKind.HOME, "unlocked")
+    assert ui.ran_on == {threading.current_thread().name}
 
 
 def test_a_pickup_gets_the_card_and_the_door_events_through_the_ui_thread(

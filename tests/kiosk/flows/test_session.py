@@ -33,6 +33,8 @@ from kiosk.flows.home import (
 )
 from kiosk.flows.printing import UnprintedTicket
 from kiosk.flows.session import (
+    OPS_LOCK_STAYS,
+    STAFF_LOCKED,
     KioskParts,
     KioskSession,
     Language,
@@ -560,6 +562,42 @@ def test_the_clerk_journey_locks_and_unlocks_the_kiosk(
     session.card_read(staff_card)
     stand_ins.made[-1].end(HandOver(K.HOME))
     assert session.active is K.HOME and not session.locked
+
+
+def test_a_clerks_unlock_on_site_leaves_the_ops_lock_and_tells_the_clerk_so(
+    session: KioskSession, id_reader: SimIdentityReader, stand_ins: StandIns
+) -> None:
+    reason = Bilingual("设备维护", "Maintenance")
+    session.lock(reason)  # ops, by signed command
+    staff_card = read_card(id_reader, "staff")
+    session.card_read(staff_card)
+    assert session.active is K.STAFF
+    stand_ins.made[-1].end(HandOver(K.HOME))  # the clerk's "Unlock this kiosk"
+    assert session.active is K.OUT_OF_SERVICE and session.ops_locked and not session.staff_locked
+    assert session.out_of_service_reason == reason
+    assert session.notice is not None and session.notice.text == OPS_LOCK_STAYS
+    assert session.notice.code == "ops_locked"
+    assert not any(enabled(session).values())
+    session.unlock()  # ops lift it
+    assert session.active is K.HOME and not session.locked and session.out_of_service_reason is None
+
+
+def test_an_ops_unlock_leaves_the_clerks_lock(
+    session: KioskSession, id_reader: SimIdentityReader, stand_ins: StandIns
+) -> None:
+    staff_card = read_card(id_reader, "staff")
+    session.card_read(staff_card)
+    stand_ins.made[-1].end(HandOver(K.OUT_OF_SERVICE))  # the clerk locks: the screen is cracked
+    ops_reason = Msg.of("Closed for maintenance.")
+    session.lock(ops_reason)
+    assert session.ops_locked and session.staff_locked
+    assert session.out_of_service_reason == ops_reason  # while both hold, ops' words show
+    session.unlock()
+    assert session.active is K.OUT_OF_SERVICE and session.staff_locked and not session.ops_locked
+    assert session.out_of_service_reason == STAFF_LOCKED
+    session.card_read(staff_card)
+    stand_ins.made[-1].end(HandOver(K.HOME))  # only the clerk lifts the clerk's lock
+    assert session.active is K.HOME and not session.locked and session.notice is None
 
 
 def test_a_lock_waits_for_the_journey_in_progress(

@@ -8,8 +8,10 @@ certificate CN ``hall.demo-hall``); the kiosk is ``kiosk-01`` with the demo hall
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
+
+import pytest
 
 from hall.appointments.importer import parse_csv
 from hall.server import HallServer
@@ -21,7 +23,7 @@ from kiosk.runtime import KioskRuntime, start_runtime
 from kiosk.settings import load_kiosk_settings
 from tests.fixtures import wait_until
 from tests.fixtures.certs import CertAuthority
-from tests.fixtures.mosquitto import Broker
+from tests.fixtures.mosquitto import Broker, MosquittoFactory
 from uplink.signing import generate_private_key, write_private_key
 
 HALL_ID = "demo-hall"
@@ -104,9 +106,12 @@ def kiosk_site(
     *,
     ranges: str = "[{ first = 1001, last = 1199 }]",
     extra: str = "",
+    hall_key_file: Path | None = None,
 ) -> Path:
-    """A kiosk's site file: hall over MQTT (TLS, its own certificate), short timeouts."""
+    """A kiosk's site file: hall over MQTT (TLS, its own certificate), short timeouts;
+    ``hall_key_file``: the hall's command public key (without it every command is refused)."""
     cert = ca.issue_client(KIOSK)
+    key = f"hall_key_file = {q(str(hall_key_file))}\n" if hall_key_file is not None else ""
     directory.mkdir(parents=True, exist_ok=True)
     site = directory / "site.toml"
     site.write_text(
@@ -116,7 +121,7 @@ def kiosk_site(
         "[kiosk.timeouts]\nprereview_upload_s = 3.0\nticket_issue_s = 3.0\n"
         f"[kiosk.offline]\nranges = {ranges}\nretry_interval_s = 1.0\n"
         f"[uplink]\nenabled = true\nhost = {q(broker.host)}\nport = {broker.port}\n"
-        "reconnect_min_s = 0.05\nreconnect_max_s = 0.5\n"
+        f"reconnect_min_s = 0.05\nreconnect_max_s = 0.5\n{key}"
         f"[uplink.tls]\nca_file = {q(str(cert.ca))}\ncert_file = {q(str(cert.cert))}\n"
         f"key_file = {q(str(cert.key))}\n" + extra
     )
@@ -133,3 +138,25 @@ def wait_online(runtime: KioskRuntime, online: bool = True) -> None:
         timeout_s=WAIT_S,
         what=f"the kiosk to see the hall {'online' if online else 'offline'}",
     )
+
+
+# -- fixtures shared by the MQTT tests (imported by name; the module's ``clock`` is used) -----
+
+
+@pytest.fixture
+def broker(mosquitto: MosquittoFactory) -> Broker:
+    """The hall's broker: TLS, the production ACL, persistent sessions (a restart keeps them)."""
+    return mosquitto(tls=True, hall_id=HALL_ID, persistence=True)
+
+
+@pytest.fixture
+def hall(
+    tmp_path: Path, broker: Broker, test_ca: CertAuthority, clock: Clock
+) -> Iterator[HallRunner]:
+    """``hall serve`` in process on ``broker``, under the test module's ``clock``."""
+    runner = HallRunner(tmp_path / "hall", broker, test_ca, clock)
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.stop()

@@ -3,6 +3,8 @@ real ``hall serve`` (``HallServer`` around ``Hall``) that the tests stop and sta
 kiosk runtime built from a site file. The hall and the kiosk share one ManualClock, so check-in
 windows and service days are the tests' to set."""
 
+# ruff: noqa: F811  (the shared fixtures are imported by name; pytest passes them back)
+
 from __future__ import annotations
 
 import os
@@ -39,13 +41,15 @@ from kiosk.services.offline import OfflineRangeExhausted
 from kiosk.services.uploads import UploadProgress
 from tests.fixtures import wait_until
 from tests.fixtures.certs import CertAuthority
-from tests.fixtures.mosquitto import Broker, MosquittoFactory, MqttProbe
+from tests.fixtures.mosquitto import Broker, MqttProbe
 from tests.hall.helpers import local
 from tests.kiosk.services.helpers import (
     HALL_ID,
     KIOSK,
     WAIT_S,
     HallRunner,
+    broker,  # noqa: F401
+    hall,  # noqa: F401
     id_number,
     import_bookings,
     kiosk_site,
@@ -61,23 +65,6 @@ DAY = "2026-11-23"
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(local(2026, 11, 23, 9, 45))
-
-
-@pytest.fixture
-def broker(mosquitto: MosquittoFactory) -> Broker:
-    return mosquitto(tls=True, hall_id=HALL_ID, persistence=True)
-
-
-@pytest.fixture
-def hall(
-    tmp_path: Path, broker: Broker, test_ca: CertAuthority, clock: ManualClock
-) -> Iterator[HallRunner]:
-    runner = HallRunner(tmp_path / "hall", broker, test_ca, clock)
-    runner.start()
-    try:
-        yield runner
-    finally:
-        runner.stop()
 
 
 class Kiosk:

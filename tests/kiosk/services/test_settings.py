@@ -50,6 +50,7 @@ def test_the_packaged_defaults_are_an_embedded_kiosk_on_simulators(tmp_path: Pat
     assert settings.kiosk.offline.ranges == []
     assert (settings.kiosk.idle.normal_s, settings.kiosk.idle.elderly_s) == (60.0, 120.0)
     assert (settings.kiosk.elderly.green_channel, settings.kiosk.elderly.age) == (True, 65)
+    assert settings.kiosk.telemetry.interval_s == 60.0
     backends = {
         settings.kiosk.identity.reader,
         settings.kiosk.printer.backend,
@@ -79,11 +80,13 @@ def test_a_kiosk_of_its_own_with_its_range_and_a_locker(tmp_path: Path) -> None:
 def test_unknown_keys_are_refused_everywhere_in_the_section(tmp_path: Path) -> None:
     found = problems(
         tmp_path,
-        '[kiosk]\nhall_mod = "mqtt"\n[kiosk.idle]\nnormal = 30\n[kiosk.printer]\npaper = "A4"\n',
+        '[kiosk]\nhall_mod = "mqtt"\n[kiosk.idle]\nnormal = 30\n[kiosk.printer]\npaper = "A4"\n'
+        "[kiosk.telemetry]\ninterval = 30\n",
     )
     assert any(p.endswith("kiosk.hall_mod: unknown key") for p in found), found
     assert any(p.endswith("kiosk.idle.normal: unknown key") for p in found), found
     assert any(p.endswith("kiosk.printer.paper: unknown key") for p in found), found
+    assert any(p.endswith("kiosk.telemetry.interval: unknown key") for p in found), found
 
 
 @pytest.mark.parametrize(
@@ -96,6 +99,8 @@ def test_unknown_keys_are_refused_everywhere_in_the_section(tmp_path: Path) -> N
         ("[kiosk.timeouts]\ncatalog_s = 500.0\n", "kiosk.timeouts.catalog_s"),
         ("[kiosk.offline]\nupload_chunk_bytes = 100\n", "kiosk.offline.upload_chunk_bytes"),
         ("[kiosk.offline]\nretry_interval_s = 0.1\n", "kiosk.offline.retry_interval_s"),
+        ("[kiosk.telemetry]\ninterval_s = 1.0\n", "kiosk.telemetry.interval_s"),
+        ("[kiosk.telemetry]\ninterval_s = 7200.0\n", "kiosk.telemetry.interval_s"),
         ("[kiosk.offline]\nranges = [{ first = 0, last = 5 }]\n", "kiosk.offline.ranges"),
         ("[kiosk.offline]\nranges = [{ first = 20, last = 10 }]\n", "kiosk.offline.ranges"),
         ('[kiosk]\ndevice_id = "kiosk/01"\n', "kiosk.device_id"),
