@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import tempfile
-import time
 from datetime import datetime, timedelta
 from pathlib import Path
 from statistics import fmean
@@ -22,6 +21,7 @@ from hall.queue import ACTIVE_WINDOW_S
 from hall.service import Hall
 from hall.settings import load_hall_settings
 from hallkiosk.clock import ManualClock, utc_iso
+from tests.fixtures import wait_until
 from tests.hall.helpers import local, make_hall
 
 CATEGORY = "ss-collect"  # no quota windows: any hour issues
@@ -200,10 +200,11 @@ def test_the_wal_is_checkpointed_off_the_request_path(hall: Hall) -> None:
     for n in range(CHECKPOINT_CHANGES):  # 2 changed rows a ticket
         category = ("ss-collect", "re-submit")[n % 2]
         hall.handle_request("kiosk-01", "ticket.issue", {"category": category})
-    deadline = time.monotonic() + 10
-    while hall.queue.blocks.stats.checkpoints == 0 and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert hall.queue.blocks.stats.checkpoints >= 1
+    wait_until(
+        lambda: hall.queue.blocks.stats.checkpoints >= 1,
+        timeout_s=10,
+        what="a checkpoint on the reserver's thread",
+    )
     # only a checkpoint writes the database file in WAL mode
     assert db.stat().st_size > size_before
     hall.queue.blocks.stop()  # a stopped reserver hands checkpoints back to SQLite

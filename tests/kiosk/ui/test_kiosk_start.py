@@ -6,8 +6,6 @@ window; the app around it (``build_app``, READY=1, the exit on failure) runs as 
 from __future__ import annotations
 
 import json
-import socket
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from kiosk.ui.starting import StartFailed, StartingHome
 from kiosk.ui.worker import KivyWorker
 from tests.fixtures.processes import Spawner
 from tests.kiosk.ui.harness import KivyHarness
+from tests.kiosk.ui.test_app import Systemd
 
 APP_TIMEOUT_S = 60.0
 
@@ -150,31 +149,6 @@ def test_a_kiosk_that_cannot_be_assembled_says_so_in_plain_words(
     assert ctx.text(StartFailed.out_of_service_reason) in ui.texts()
     assert ctx.text(StartFailed.where_instead) in ui.texts()
     ui.screenshot("start-failed")
-
-
-class Systemd(threading.Thread):
-    """Reads notify datagrams as they come, as systemd does."""
-
-    def __init__(self, path: Path) -> None:
-        super().__init__(daemon=True)
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.sock.bind(str(path))
-        self.sock.settimeout(0.2)
-        self.address = str(path)
-        self.messages: list[bytes] = []
-        self.running = True
-
-    def run(self) -> None:
-        while self.running:
-            try:
-                self.messages.append(self.sock.recv(4096))
-            except TimeoutError:
-                continue
-
-    def stop(self) -> None:
-        self.running = False
-        self.join()
-        self.sock.close()
 
 
 def test_the_kiosk_process_says_ready_only_once_assembled(
