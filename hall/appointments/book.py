@@ -220,14 +220,7 @@ class AppointmentBook:
             # checked in before: the waiting ticket again (a reprint), or a new one when that
             # ticket is gone (voided after a failed print), which the booking then points to
             with self._store.transaction():
-                issued = self._queue.issue(
-                    category_id=self._category_for(appt),
-                    device=device,
-                    identity_hash=appt.identity_hash,
-                    priority="appointment",
-                    booking_code=appt.booking_code,
-                    slot_start=appt.slot_start,
-                )
+                issued = self._issue(appt, device)
                 if issued.ticket.id != appt.ticket_id:
                     self._store.conn.execute(
                         "UPDATE appointments SET ticket_id = ?, updated_at = ?"
@@ -250,14 +243,7 @@ class AppointmentBook:
             self._mark(appt.booking_code, "no_show")
             raise AppointmentForfeited(f"booking {appt.booking_code} lapsed at {lapses}")
         with self._store.transaction():
-            issued = self._queue.issue(
-                category_id=self._category_for(appt),
-                device=device,
-                identity_hash=appt.identity_hash,
-                priority="appointment",
-                booking_code=appt.booking_code,
-                slot_start=appt.slot_start,
-            )
+            issued = self._issue(appt, device)
             self._store.conn.execute(
                 "UPDATE appointments SET status = 'checked_in', checked_in_at = ?,"
                 " ticket_id = ?, updated_at = ? WHERE booking_code = ?",
@@ -271,6 +257,17 @@ class AppointmentBook:
         self._on_change(appt.service_day)
         log.info("booking %s checked in: ticket %s", appt.booking_code, issued.ticket.label)
         return CheckIn(self.get(appt.booking_code), issued)
+
+    def _issue(self, appt: Appointment, device: str) -> Issued:
+        """The booking's priority ticket, ordered by its slot (a reprint if it has one waiting)."""
+        return self._queue.issue(
+            category_id=self._category_for(appt),
+            device=device,
+            identity_hash=appt.identity_hash,
+            priority="appointment",
+            booking_code=appt.booking_code,
+            slot_start=appt.slot_start,
+        )
 
     def record_offline_check_in(
         self, conn: sqlite3.Connection, *, booking_code: str, ticket_id: str, at: datetime

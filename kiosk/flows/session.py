@@ -66,6 +66,7 @@ from kiosk.flows.home import (
 )
 from kiosk.flows.status import StatusFlow, parse_receipt_no
 from kiosk.flows.ticket import PrintFailedCallback, TicketFlow, TicketSettings
+from kiosk.flows.tiles import WHERE_INSTEAD as WHERE_INSTEAD  # noqa: PLC0414 - re-exported
 from kiosk.services.hall_gateway import HallService
 
 log = logging.getLogger(__name__)
@@ -83,7 +84,6 @@ OPS_LOCK_STAYS = Bilingual(
     "Operations took this kiosk out of service remotely. Only operations can put it back in "
     "service: please call them.",
 )
-WHERE_INSTEAD = Msg.of("Please go to the service counter, or use another self-service kiosk.")
 
 
 @dataclass(frozen=True)

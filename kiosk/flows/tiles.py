@@ -93,6 +93,10 @@ class Tile:
     reason: Text | None = None  # why it is disabled, shown on the tile
 
 
+# what the home and out-of-service pages say when a service cannot be had here
+WHERE_INSTEAD = Msg.of("Please go to the service counter, or use another self-service kiosk.")
+
+
 def installed_journeys(*, locker: bool) -> frozenset[JourneyKind]:
     """The journeys a kiosk offers: pickup and staff mode only with a locker (kiosk/assembly.py
     installs exactly these; tests/kiosk/test_assembly.py checks that they agree)."""

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from kiosk.flows.base import Msg, Text
-from kiosk.flows.tiles import TILES, JourneyKind, Tile, TileId
+from kiosk.flows.tiles import TILES, WHERE_INSTEAD, JourneyKind, Tile, TileId
 from kiosk.i18n import Language
 
 
@@ -57,9 +57,7 @@ class StartFailed:
     """The out-of-service page when the kiosk could not be assembled (systemd restarts it)."""
 
     out_of_service_reason: Text = Msg.of("This kiosk could not start. It will try again shortly.")
-    where_instead: Text = Msg.of(
-        "Please go to the service counter, or use another self-service kiosk."
-    )
+    where_instead: Text = WHERE_INSTEAD
 
     def subscribe(self, _listener: Callable[[Any], None]) -> Callable[[], None]:
         return lambda: None

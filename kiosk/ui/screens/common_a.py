@@ -24,6 +24,7 @@ from kivy.uix.scrollview import ScrollView
 from kivy.uix.widget import Widget
 
 from kiosk.flows.base import FlowStateError, Msg, Notice, Text
+from kiosk.flows.tiles import WHERE_INSTEAD
 from kiosk.ui.context import UiContext
 from kiosk.ui.flow_screen import FlowScreen, Observable
 from kiosk.ui.theme import FontRole
@@ -41,7 +42,6 @@ SLACK_PX = 2  # kept free at the end of a line, against rounding between measure
 BACK = Msg("Back")
 HOME = Msg("Home")
 DONE = Msg("Done")
-WHERE_INSTEAD = Msg("Please go to the service counter, or use another self-service kiosk.")
 
 
 def act(method: Callable[..., object], *args: Any) -> Callable[..., None]:
