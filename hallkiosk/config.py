@@ -180,20 +180,32 @@ class LoadedConfig:
     def sections(self, models: Mapping[str, type[BaseModel]]) -> dict[str, BaseModel]:
         problems: list[str] = []
         out: dict[str, BaseModel] = {}
-        last = self.files[-1] if self.files else "<defaults>"
         for name, model in models.items():
-            raw = self.data.get(name, {})
             try:
-                out[name] = model.model_validate(raw)
-            except ValidationError as exc:
-                for err in exc.errors():
-                    loc = (name, *[str(p) if not isinstance(p, int) else p for p in err["loc"]])
-                    str_loc = tuple(p for p in loc if isinstance(p, str))
-                    where = _origin_of(str_loc, self.origin, last)
-                    problems.append(f"{where}: {_format_loc(loc)}: {_reason(err)}")
+                out[name] = self.validate((name,), model)
+            except ConfigError as exc:
+                problems.extend(exc.problems)
         if problems:
             raise ConfigError(problems)
         return out
+
+    def validate(self, path: Sequence[str], model: type[M]) -> M:
+        """The table at ``path`` (e.g. ``("kiosk", "ui")``) as ``model``; missing tables are
+        empty. For a part needed before the rest of its section is checked (kiosk/app.py)."""
+        raw: Any = self.data
+        for key in path:
+            raw = raw.get(key, {}) if isinstance(raw, dict) else raw
+        try:
+            return model.model_validate(raw)
+        except ValidationError as exc:
+            last = self.files[-1] if self.files else "<defaults>"
+            problems = []
+            for err in exc.errors():
+                loc = (*path, *[str(p) if not isinstance(p, int) else p for p in err["loc"]])
+                str_loc = tuple(p for p in loc if isinstance(p, str))
+                where = _origin_of(str_loc, self.origin, last)
+                problems.append(f"{where}: {_format_loc(loc)}: {_reason(err)}")
+            raise ConfigError(problems) from None
 
 
 def _reason(err: Any) -> str:

@@ -11,8 +11,9 @@ the main thread too. The session's idle tick and the systemd watchdog ping run f
 Clock, so a frozen UI stops pinging and systemd restarts it.
 
 Start-up: the first frame shows the home page with the tiles the kiosk will offer
-(``StartingHome``, kiosk/ui/starting.py); importing the journeys, drivers and the hall and
-assembling them (kiosk/assembly.py) happens on the next frame. A tile, language or 大字版
+(``StartingHome``, kiosk/ui/starting.py), with only the first frame's part of the settings
+checked (kiosk/start_settings.py); checking the rest, importing the journeys, drivers and the
+hall and assembling them (kiosk/assembly.py) happens on the next frame. A tile, language or 大字版
 touched in between is remembered and applied to the session when it exists. systemd hears
 READY=1 only then. If the assembly fails, the page says so in plain words and the app exits
 with status 1 after ``[kiosk.ui] start_failed_exit_s``, so systemd restarts it (kiosk.service).
@@ -30,7 +31,7 @@ from kivy.clock import Clock
 
 from kiosk.flows.tiles import JourneyKind, installed_journeys
 from kiosk.i18n import Language, Translations
-from kiosk.settings import KioskSettings
+from kiosk.start_settings import StartSettings
 from kiosk.ui.app import KioskApp, configure_kivy
 from kiosk.ui.screens.home import HomeScreen
 from kiosk.ui.screens.out_of_service import OutOfServiceScreen
@@ -41,6 +42,7 @@ from kiosk.ui.worker import KivyWorker
 if TYPE_CHECKING:  # imported after the first frame (see "Start-up" above)
     from kiosk.assembly import Kiosk
     from kiosk.flows.base import Worker
+    from kiosk.settings import KioskSettings
     from kiosk.ui.router import SessionRouter
 
 log = logging.getLogger(__name__)
@@ -76,15 +78,21 @@ class KioskStart:
     """The start-up in two steps (see "Start-up" above), apart from ``KioskApp`` so tests can
     drive it on a shell in the test window: ``show_starting`` for the first frame, then
     ``assemble`` on the next one. ``hooks`` are the shell's header and touch hooks, which
-    go to ``StartingHome`` until the session exists."""
+    go to ``StartingHome`` until the session exists. ``settings`` checked whole already, or
+    only the first frame's part (kiosk/start_settings.py): the rest is checked in ``assemble``."""
 
-    def __init__(self, settings: KioskSettings, worker: Worker, translations: Translations) -> None:
+    def __init__(
+        self,
+        settings: KioskSettings | StartSettings,
+        worker: Worker,
+        translations: Translations,
+    ) -> None:
+        if not isinstance(settings, StartSettings):
+            settings = StartSettings.of(settings)
         self.settings = settings
         self.worker = worker
         self.translations = translations
-        self.starting = StartingHome(
-            starting_tiles(installed_journeys(locker=settings.locker_socket_path is not None))
-        )
+        self.starting = StartingHome(starting_tiles(installed_journeys(locker=settings.has_locker)))
         self.shell: KioskShell | None = None
         self.kiosk: Kiosk | None = None
         self.failed: BaseException | None = None
@@ -116,7 +124,7 @@ class KioskStart:
 
             translations = self.translations
             kiosk = assemble(
-                self.settings,
+                self.settings.full(),
                 self.worker,
                 post_to_ui,
                 translate=lambda text, lang: translations[Language.parse(lang)].text(text),
@@ -200,17 +208,17 @@ class RunningKiosk:
 
 
 def build_app(
-    settings: KioskSettings,
+    settings: KioskSettings | StartSettings,
     *,
     on_started: Callable[[RunningKiosk], None] | None = None,
     on_first_frame: Callable[[RunningKiosk], None] | None = None,
 ) -> RunningKiosk:
     """The app; ``on_first_frame`` runs at the first frame (the home page, still starting),
     ``on_started`` once the kiosk is assembled and its session is on screen."""
-    ui = settings.kiosk.ui
-    configure_kivy(ui)
     worker = KivyWorker()
     start = KioskStart(settings, worker, Translations.load())
+    ui = start.settings.ui
+    configure_kivy(ui)
     holder: list[RunningKiosk] = []
 
     def first_frame(_shell: KioskShell) -> None:
@@ -239,7 +247,7 @@ def build_app(
     return holder[0]
 
 
-def run(settings: KioskSettings) -> int:
+def run(settings: KioskSettings | StartSettings) -> int:
     running = build_app(settings)
     try:
         running.app.run()

@@ -35,6 +35,7 @@ from drivers.voice.settings import VoiceSettings
 from hall.settings import HallConfig, HallSettings, QueueSettings
 from hallkiosk.config import ConfigError, LoadedConfig, StrictModel, load
 from hallkiosk.site import SiteConfig
+from kiosk.start_settings import LockerLinkSettings
 from kiosk.ui.settings import UiSettings
 from uplink.settings import UplinkSettings
 from uplink.topics import HALL_IDENTITY_PREFIX
@@ -130,14 +131,6 @@ class ElderlySettings(StrictModel):
 
     green_channel: bool = True
     age: Annotated[int, Field(ge=50, le=100)] = 65
-
-
-class LockerLinkSettings(StrictModel):
-    """``[kiosk.locker]``: lockerd on this device (a cabinet with a screen)."""
-
-    enabled: bool = False
-    socket_path: FilePath = ""  # default {data_dir}/lockerd.sock, as lockerd's own default
-    timeout_s: Annotated[float, Field(gt=0, le=120)] = 30.0
 
 
 class KioskTelemetrySettings(StrictModel):
@@ -239,7 +232,11 @@ def load_kiosk_settings(
     paths: Sequence[str | Path], *, with_defaults: bool = True
 ) -> KioskSettings:
     """Load and check every layer. Raises ConfigError listing every problem found."""
-    loaded = load(list(paths), with_defaults=with_defaults)
+    return kiosk_settings_from(load(list(paths), with_defaults=with_defaults))
+
+
+def kiosk_settings_from(loaded: LoadedConfig) -> KioskSettings:
+    """Check every section of layers already read (ConfigError listing every problem)."""
     sections = loaded.sections({"site": SiteConfig, "kiosk": KioskConfig, "uplink": UplinkSettings})
     site, kiosk, uplink = sections["site"], sections["kiosk"], sections["uplink"]
     assert isinstance(site, SiteConfig)

@@ -288,7 +288,7 @@ def run_app(rounds: int) -> None:
     from kivy.app import App
 
     from kiosk.app import RunningKiosk, build_app
-    from kiosk.settings import load_kiosk_settings
+    from kiosk.start_settings import StartSettings
 
     data = Path(tempfile.mkdtemp(prefix="hk-bench-app-"))
     site = data / "site.toml"
@@ -320,7 +320,9 @@ def run_app(rounds: int) -> None:
 
         walkers.append(Walker(all_rounds(), shell, lambda: finish(walkers[0])))
 
-    running = build_app(load_kiosk_settings([site]), on_first_frame=first_frame, on_started=started)
+    # as kiosk/__main__.py: the first frame's settings now, the rest while assembling
+    start = StartSettings.load([site])
+    running = build_app(start, on_first_frame=first_frame, on_started=started)
     try:
         running.app.run()
     finally:

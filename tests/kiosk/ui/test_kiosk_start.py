@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from hallkiosk.config import ConfigError
 from kiosk.app import KioskStart, session_screens
 from kiosk.flows.tiles import JourneyKind, TileId
 from kiosk.i18n import Language, Translations
 from kiosk.settings import KioskSettings, load_kiosk_settings
+from kiosk.start_settings import StartSettings
 from kiosk.ui.context import UiContext
 from kiosk.ui.shell import KioskShell
 from kiosk.ui.starting import StartFailed, StartingHome
@@ -151,6 +153,25 @@ def test_a_kiosk_that_cannot_be_assembled_says_so_in_plain_words(
     ui.screenshot("start-failed")
 
 
+def test_a_problem_found_after_the_first_frame_shows_the_failure_page(
+    ui: KivyHarness, ctx: UiContext, tmp_path: Path, worker: KivyWorker
+) -> None:
+    """Only the first frame's part of the configuration is checked before the window
+    (kiosk/start_settings.py); a problem in the rest is found while assembling."""
+    site_settings(tmp_path)
+    site = tmp_path / "site.toml"
+    site.write_text(site.read_text() + "[kiosk.printer]\nbogus = 1\n")
+    start = KioskStart(StartSettings.load([site]), worker, Translations.load())
+    shell = mounted(ui, ctx, start)
+    assert shell.manager.current == "home"  # the window opened on the first frame's part
+    assert not start.assemble()
+    assert isinstance(start.failed, ConfigError)
+    assert f"{site}: kiosk.printer.bogus: unknown key" in start.failed.problems
+    ui.settle()
+    assert shell.manager.current == "out_of_service"
+    assert ctx.text(StartFailed.out_of_service_reason) in ui.texts()
+
+
 def test_the_kiosk_process_says_ready_only_once_assembled(
     kivy_window: KivyHarness, spawn: Spawner, tmp_path: Path
 ) -> None:
@@ -200,3 +221,45 @@ def test_the_kiosk_process_exits_with_1_when_it_cannot_start(
         systemd.stop()
     assert b"READY=1" not in systemd.messages
     assert "could not be assembled" in app.describe()
+
+
+def test_the_kiosk_process_refuses_a_bad_window_setting_before_opening_one(
+    spawn: Spawner, tmp_path: Path
+) -> None:
+    """A bad ``[kiosk.ui]`` value: every problem on stderr, exit 2, no window (as lockerd)."""
+    site_settings(tmp_path)
+    site = tmp_path / "site.toml"
+    site.write_text(site.read_text() + "[kiosk.ui]\nwindow_width_px = 100\n")
+    systemd = Systemd(tmp_path / "notify")
+    systemd.start()
+    try:
+        app = spawn("kiosk", "--config", str(site), env={"NOTIFY_SOCKET": systemd.address})
+        assert app.wait(timeout_s=APP_TIMEOUT_S) == 2
+    finally:
+        systemd.stop()
+    assert systemd.messages == []
+    assert f"{site}: kiosk.ui.window_width_px: Input should be greater than" in app.describe()
+
+
+def test_the_kiosk_process_exits_with_1_on_a_problem_found_while_assembling(
+    kivy_window: KivyHarness, spawn: Spawner, tmp_path: Path
+) -> None:
+    """A bad key outside the first frame's part: the window opens, the assembly finds it, the
+    failure page, exit 1 with the problem in the log; ``--check-config`` finds it too."""
+    site_settings(tmp_path, ui="[kiosk.ui]\nstart_failed_exit_s = 0.5\n")
+    site = tmp_path / "site.toml"
+    site.write_text(site.read_text() + "[kiosk.printer]\nbogus = 1\n")
+    problem = f"{site}: kiosk.printer.bogus: unknown key"
+    check = spawn("kiosk", "--check-config", "--config", str(site))
+    assert check.wait(timeout_s=APP_TIMEOUT_S) == 2
+    assert problem in check.describe()
+    systemd = Systemd(tmp_path / "notify")
+    systemd.start()
+    try:
+        app = spawn("kiosk", "--config", str(site), env={"NOTIFY_SOCKET": systemd.address})
+        assert app.wait(timeout_s=APP_TIMEOUT_S) == 1
+    finally:
+        systemd.stop()
+    assert b"READY=1" not in systemd.messages
+    assert "could not be assembled" in app.describe()
+    assert problem in app.describe()
