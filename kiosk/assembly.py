@@ -318,6 +318,7 @@ def assemble(
                 cases=MappingCaseDirectory({}),
                 printer=printer,
                 self_test=self_test,
+                kiosk_locks=runtime.staff_lock,  # on disk before the screen says so
                 page_size=start.page_size,
             )
             if start.identity is not None:
@@ -347,6 +348,7 @@ def assemble(
             ),
             voice=devices.voice,
             translate=translate,
+            staff_lock=runtime.staff_lock,  # restarted while a clerk had it locked: locked
         )
         kiosk = Kiosk(settings, runtime, devices, printer, locker, session, post)
         kiosk._apply_ops_lock()  # restarted while ops-locked: locked from the first frame

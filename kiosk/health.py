@@ -108,12 +108,16 @@ class KioskHealth:
         )
 
     def record_session(self, session: KioskSession) -> None:
-        """On the UI thread (the session's own)."""
+        """On the UI thread (the session's own). The clerk's lock is reported with the staff
+        id of the card that set it and when (no applicant data)."""
+        staff_lock = session.staff_lock
         self._record(
             "_session",
             {
                 "out_of_service": session.out_of_service_reason is not None,
-                "staff_locked": session.staff_locked,
+                "staff_locked": staff_lock is not None,
+                "staff_locked_by": staff_lock.staff_id if staff_lock is not None else None,
+                "staff_locked_since": staff_lock.since if staff_lock is not None else None,
                 "lockerd_reachable": (
                     Component.LOCKER not in session.faults if self._has_locker else None
                 ),

@@ -21,7 +21,12 @@ the hall's key from ``[uplink] hall_key_file``) runs the kiosk's signed commands
 ``unlock``, ``status``) on its worker thread. The runtime never touches the session: the
 assembly subscribes to ``ops_lock`` and applies it on the UI thread. ``runtime.telemetry``
 (kiosk/services/telemetry.py) takes a health snapshot every ``[kiosk.telemetry] interval_s``;
-the assembly gives it the devices' and the session's state with ``set_source``.
+the assembly gives it the devices' and the session's state with ``set_source``, and before each
+snapshot it raises or clears ``outbox_over_limit`` (``runtime.backlog_alarm``,
+kiosk/services/backlog.py: the backlog against ``[kiosk.offline] outbox_alarm_rows``).
+
+Staff: ``runtime.staff_lock`` (kiosk/services/staff_lock.py) is the clerk's lock, kept in
+``kiosk.db`` beside the ops lock; the staff journey writes it, the session follows it.
 """
 
 from __future__ import annotations
@@ -39,12 +44,14 @@ import paho.mqtt.client as mqtt
 import hallkiosk
 from hallkiosk.clock import Clock, SystemClock
 from kiosk.services.appointments import AppointmentCache, KioskTopics
+from kiosk.services.backlog import BacklogAlarm
 from kiosk.services.commands import OpsLock, kiosk_actions
 from kiosk.services.events import EmbeddedEventPump, OutboxEvents
 from kiosk.services.hall_gateway import EmbeddedTransport
 from kiosk.services.hall_service import HallGateway
 from kiosk.services.mqtt_transport import MqttTransport, request_kinds
 from kiosk.services.offline import OfflineDesk
+from kiosk.services.staff_lock import StaffLock
 from kiosk.services.store import KioskStore
 from kiosk.services.telemetry import KioskTelemetry
 from kiosk.services.uploads import PreReviewSpool
@@ -119,6 +126,8 @@ class KioskRuntime:
     spool: PreReviewSpool
     worker: RetryWorker
     ops_lock: OpsLock
+    staff_lock: StaffLock
+    backlog_alarm: BacklogAlarm
     telemetry: KioskTelemetry
     embedded_hall: Hall | None = None
     connection: UplinkConnection | None = None
@@ -152,7 +161,13 @@ def start_runtime(
             embedded_hall.start()
         store = KioskStore(settings.db_path)
         stack.callback(store.close)
-        outbox = Outbox(settings.db_path, device=device_id, component=COMPONENT, clock=clock)
+        outbox = Outbox(
+            settings.db_path,
+            device=device_id,
+            component=COMPONENT,
+            clock=clock,
+            max_business_rows=kiosk.offline.outbox_alarm_rows,
+        )
         stack.callback(outbox.close)
         pump = None
         if embedded_hall is not None:
@@ -169,6 +184,14 @@ def start_runtime(
         )
         spool = PreReviewSpool(store, settings.spool_dir, clock, kiosk.offline.upload_chunk_bytes)
         ops_lock = OpsLock(store, clock)
+        staff_lock = StaffLock(store, clock)
+        backlog_alarm = BacklogAlarm(
+            store,
+            events,
+            clock,
+            subject=f"{device_id}.{COMPONENT}",  # the kiosk's client id, as lockerd's subject
+            limit_rows=kiosk.offline.outbox_alarm_rows,
+        )
         connection: UplinkConnection | None = None
         requester: Requester | None = None
         commands: CommandHandler | None = None
@@ -207,6 +230,7 @@ def start_runtime(
             interval_s=kiosk.telemetry.interval_s,
             acks_pending=command_store.pending_replies if command_store is not None else None,
             on_put=pump.pump if pump is not None else None,
+            backlog_alarm=backlog_alarm,
         )
         gateway = HallGateway(
             transport,
@@ -260,6 +284,8 @@ def start_runtime(
             spool=spool,
             worker=worker,
             ops_lock=ops_lock,
+            staff_lock=staff_lock,
+            backlog_alarm=backlog_alarm,
             telemetry=telemetry,
             embedded_hall=embedded_hall,
             connection=connection,

@@ -76,6 +76,9 @@ class OfflineSettings(StrictModel):
     # How often queued pre-reviews are retried, and the catalog and appointment list refreshed
     # when missing, while the hall is reachable.
     retry_interval_s: Annotated[float, Field(ge=1, le=3600)] = 30.0
+    # More events than this waiting for the hall raises the outbox_over_limit alarm (cleared
+    # once below it again); nothing is ever dropped (kiosk/services/backlog.py).
+    outbox_alarm_rows: Annotated[int, Field(ge=1, le=1_000_000)] = 10_000
 
     @model_validator(mode="after")
     def _no_overlap(self) -> Self:

@@ -28,6 +28,11 @@ Non-critical faults disable only the tiles that need the part.
 The two locks are separate, and each is lifted only by whoever set it: a clerk's unlock on site
 leaves an ops lock in force (the clerk is told that only ops can lift it), and ops' unlock leaves
 a clerk's lock (docs/kiosk.md "Out of service"). While both hold, the page shows ops' reason.
+
+Both outlive the process. The ops lock is applied by the assembly from ``kiosk.db``. The clerk's
+is ``staff_lock`` (kiosk/services/staff_lock.py): the staff journey writes it before it hands
+over, and the session follows what it holds when it is built (a kiosk restarted while a clerk
+had it locked starts out of service) and every time it goes home.
 """
 
 from __future__ import annotations
@@ -68,6 +73,7 @@ from kiosk.flows.status import StatusFlow, parse_receipt_no
 from kiosk.flows.ticket import PrintFailedCallback, TicketFlow, TicketSettings
 from kiosk.flows.tiles import WHERE_INSTEAD as WHERE_INSTEAD  # noqa: PLC0414 - re-exported
 from kiosk.services.hall_gateway import HallService
+from kiosk.services.staff_lock import StaffLock
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +120,8 @@ class Fault:
 class Lock:
     reason: Text
     where_instead: Text
+    staff_id: str | None = None  # a clerk's lock: the staff card that set it
+    since: str | None = None  # a clerk's lock, when it is on record: UTC, ISO 8601
 
 
 # -- the standard journeys ---------------------------------------------------------------------
@@ -195,6 +203,7 @@ class KioskSession:
         settings: SessionSettings | None = None,
         voice: Voice | None = None,
         translate: Translator | None = None,
+        staff_lock: StaffLock | None = None,
     ) -> None:
         self._clock = clock
         self._journeys = dict(journeys)
@@ -209,11 +218,14 @@ class KioskSession:
         self._elderly = False
         self._notice: Notice | None = None
         self._ops_lock: Lock | None = None
+        self._staff_locks = staff_lock
         self._staff_lock: Lock | None = None
         self._faults: dict[Component, Fault] = {}
         self._deadline_s = clock.monotonic() + self._timeout_s()
         self._shown: tuple[bool, int] = (False, 0)  # the countdown last drawn
         self._spoken: Text | None = None
+        self._follow_staff_lock()  # restarted while a clerk had it locked: out of service
+        self._active = OUT_OF_SERVICE if self.out_of_service_reason else HOME
 
     # -- what the screens read ---------------------------------------------------------------
 
@@ -264,6 +276,11 @@ class KioskSession:
     @property
     def staff_locked(self) -> bool:
         return self._staff_lock is not None
+
+    @property
+    def staff_lock(self) -> Lock | None:
+        """The clerk's lock in force, with the staff id and time on record (None: none)."""
+        return self._staff_lock
 
     @property
     def out_of_service_reason(self) -> Text | None:
@@ -495,12 +512,16 @@ class KioskSession:
             self._home()
 
     def _hand_over(self, end: HandOver) -> None:
+        # With a staff_lock the journey wrote the change to it before handing over, and
+        # _home() follows it; without one (tests, tools) the lock lives in memory only.
         if end.to is OUT_OF_SERVICE:  # the staff journey locked the kiosk
-            self._staff_lock = Lock(STAFF_LOCKED, self._settings.where_instead)
+            if self._staff_locks is None:
+                self._staff_lock = Lock(STAFF_LOCKED, self._settings.where_instead)
             self._home()
             return
         if end.to is HOME:  # the staff journey unlocked it: the staff lock, not an ops lock
-            self._staff_lock = None
+            if self._staff_locks is None:
+                self._staff_lock = None
             self._home()
             if self._ops_lock is not None:
                 self._set_notice(Notice(OPS_LOCK_STAYS, "ops_locked"))
@@ -537,7 +558,19 @@ class KioskSession:
         if journey is not None:
             journey.wipe()
 
+    def _follow_staff_lock(self) -> None:
+        """The clerk's lock as ``staff_lock`` holds it (on disk); unchanged without one."""
+        if self._staff_locks is None:
+            return
+        state = self._staff_locks.state()
+        if state is None:
+            self._staff_lock = None
+        else:
+            where = self._settings.where_instead
+            self._staff_lock = Lock(STAFF_LOCKED, where, state.staff_id, state.since)
+
     def _home(self) -> None:
+        self._follow_staff_lock()
         self._drop_journey()
         self._notice = None
         self._language = "zh"

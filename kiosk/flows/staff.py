@@ -19,10 +19,16 @@ sends it by SMS.
 
 Wrong PINs are limited by ``StaffPinGuard`` (one per kiosk, kept by the app across sessions) as
 well as by the card's own retry counter.
+
+Locking the kiosk: with ``kiosk_locks`` (the kiosk's ``StaffLock``, kiosk/services/staff_lock.py)
+the lock, with the clerk's staff id, is written to ``kiosk.db`` on the worker before the journey
+hands over to the out-of-service page, so a restart finds it; an unlock is written the same way
+before the journey hands back to home. If the write fails the clerk stays in the menu and is told.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Mapping
@@ -73,6 +79,9 @@ from kiosk.services.locker_gateway import (
     Size,
     Stored,
 )
+from kiosk.services.staff_lock import StaffLock
+
+log = logging.getLogger(__name__)
 
 
 class StaffState(StrEnum):
@@ -233,6 +242,7 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
         cases: CaseDirectory | None = None,
         printer: RememberingPrinter | None = None,
         self_test: SelfTest | None = None,
+        kiosk_locks: StaffLock | None = None,
         identity: Identity | None = None,
         page_size: int = 6,
         grid_rows: int = 6,
@@ -246,6 +256,7 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
         self._cases = cases
         self._printer = printer
         self._self_test = self_test
+        self._kiosk_locks = kiosk_locks
         self._grid_rows = grid_rows
         self.keypad = Keypad(pin_digits[0], pin_digits[1], secret=True)
         self._pager = Pager(size=page_size)
@@ -728,15 +739,45 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
         self._job(Msg.of("Printing…"), lambda: print_slip(printer, reprint_layout(last)), done)
 
     def lock_kiosk(self) -> None:
-        """Out of service: the session shows the out-of-service screen until a staff unlock."""
+        """Out of service: the session shows the out-of-service screen until a staff unlock,
+        across restarts (the lock is on disk before the journey hands over)."""
         self._idle(S.MENU)
-        self.kiosk_lock = True
-        self._end(HandOver(JourneyKind.OUT_OF_SERVICE))
+        locks = self._kiosk_locks
+        if locks is None:
+            self.kiosk_lock = True
+            self._end(HandOver(JourneyKind.OUT_OF_SERVICE))
+            return
+        staff_id = self._staff_id()
+
+        def done(outcome: Outcome[object]) -> None:
+            if outcome.error is not None:
+                log.error("the kiosk lock was not recorded: %s", outcome.error)
+                self._notify(Notice(LOCK_FAILED, "kiosk_lock_failed", call_staff=True))
+                return
+            self.kiosk_lock = True
+            self._end(HandOver(JourneyKind.OUT_OF_SERVICE))
+
+        self._job(Msg.of("Locking the kiosk…"), lambda: locks.lock(staff_id), done)
 
     def unlock_kiosk(self) -> None:
+        """Lift the staff lock (an ops lock stays: the session tells the clerk)."""
         self._idle(S.MENU)
-        self.kiosk_lock = False
-        self._end(HandOver(JourneyKind.HOME))
+        locks = self._kiosk_locks
+        if locks is None:
+            self.kiosk_lock = False
+            self._end(HandOver(JourneyKind.HOME))
+            return
+        staff_id = self._staff_id()
+
+        def done(outcome: Outcome[object]) -> None:
+            if outcome.error is not None:
+                log.error("the kiosk unlock was not recorded: %s", outcome.error)
+                self._notify(Notice(UNLOCK_FAILED, "kiosk_unlock_failed", call_staff=True))
+                return
+            self.kiosk_lock = False
+            self._end(HandOver(JourneyKind.HOME))
+
+        self._job(Msg.of("Unlocking the kiosk…"), lambda: locks.unlock(staff_id), done)
 
     def self_test(self) -> None:
         self._idle(S.MENU, S.SELF_TEST)
@@ -806,6 +847,15 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
         self._state = S.CLOSED
         super().wipe()
 
+
+LOCK_FAILED = Msg.of(
+    "The kiosk could not record the lock, so it stays in service. Please try again or call "
+    "operations."
+)
+UNLOCK_FAILED = Msg.of(
+    "The kiosk could not record the unlock, so it stays out of service. Please try again or "
+    "call operations."
+)
 
 _PROMPTS: dict[StaffState, Msg] = {
     S.LOGIN: Msg.of("Please place your staff card on the reader."),

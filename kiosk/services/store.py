@@ -1,5 +1,5 @@
 """The kiosk's own SQLite file (``kiosk.db``): offline tickets, caches, queued pre-reviews, the
-ops lock.
+ops lock, the clerk's lock and the kiosk's raised alarms.
 
 The file is shared with the kiosk's uplink outbox and session counter (``uplink/outbox.py``,
 ``uplink/session.py``) and, over MQTT, its signed-command store (``uplink/commands.py``), as
@@ -121,6 +121,29 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
             where_instead_en TEXT,
             command_id TEXT NOT NULL,
             locked_at TEXT NOT NULL
+        )
+        """,
+    ),
+    # version 3: the clerk's lock (kiosk/services/staff_lock.py); the row exists while it holds
+    (
+        """
+        CREATE TABLE kiosk_staff_lock (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            staff_id TEXT NOT NULL,
+            locked_at TEXT NOT NULL
+        )
+        """,
+    ),
+    # version 4: the kiosk's own alarms while they are raised (kiosk/services/backlog.py), so a
+    # restart neither raises one twice nor forgets to clear it
+    (
+        """
+        CREATE TABLE kiosk_alarms (
+            alarm TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            raised_at TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            PRIMARY KEY (alarm, subject)
         )
         """,
     ),

@@ -11,13 +11,16 @@ the embedded hall ``on_put`` runs the event pump, which hands it to the hall's r
 (kiosk/services/events.py). A snapshot is taken every ``[kiosk.telemetry] interval_s``, and at
 once (one for a burst, ``min_gap_s`` after the first change) after ``changed()``: the ops lock
 calls it, and the assembly when the kiosk goes in or out of service or a device's health changes.
+Before each snapshot the ``outbox_over_limit`` alarm is raised or cleared (``backlog_alarm``,
+kiosk/services/backlog.py), as lockerd does with its telemetry.
 
 Metrics (null: not measured on this kiosk):
 
 - ``app_version``: the hallkiosk release.
 - ``ops_locked``: locked by ops' signed command (kiosk/services/commands.py).
 - ``out_of_service``: what the screen shows (ops lock, staff lock or a critical fault);
-  ``staff_locked``: locked by a clerk on site.
+  ``staff_locked``: locked by a clerk on site; ``staff_locked_by``, ``staff_locked_since``: the
+  staff id of the card that locked it and when (UTC), null while no clerk's lock holds.
 - ``printer_paper``: ``"ok"``, ``"low"`` or ``"out"``; ``printer_error``: the driver's error
   code (``printer_offline``, ``printer_cover_open``, ...) when the printer gave no paper status.
 - ``id_reader_present``, ``scanner_ok``, ``camera_ok``: the ID card reader answers, the code
@@ -42,6 +45,7 @@ from pathlib import Path
 from typing import Any, Final
 
 import hallkiosk
+from kiosk.services.backlog import BacklogAlarm
 from kiosk.services.commands import OpsLock
 from locker.telemetry import host_metrics
 from uplink.outbox import Outbox, OutboxError
@@ -54,6 +58,8 @@ StateSource = Callable[[], Mapping[str, Any]]
 SOURCE_KEYS: Final = (
     "out_of_service",
     "staff_locked",
+    "staff_locked_by",
+    "staff_locked_since",
     "printer_paper",
     "printer_error",
     "id_reader_present",
@@ -75,6 +81,7 @@ class KioskTelemetry:
         interval_s: float,
         acks_pending: Callable[[], int] | None = None,
         on_put: Callable[[], object] | None = None,
+        backlog_alarm: BacklogAlarm | None = None,
         min_gap_s: float = MIN_GAP_S,
     ) -> None:
         self._outbox = outbox
@@ -83,6 +90,7 @@ class KioskTelemetry:
         self._interval_s = interval_s
         self._acks_pending = acks_pending
         self._on_put = on_put
+        self._backlog_alarm = backlog_alarm
         self._min_gap_s = min_gap_s
         self._source: StateSource | None = None
         self._wake = threading.Event()
@@ -111,7 +119,10 @@ class KioskTelemetry:
         return metrics
 
     def take(self) -> dict[str, Any]:
-        """Take a snapshot and queue it for the hall (replacing one not yet sent)."""
+        """Raise or clear the backlog alarm, then take a snapshot and queue it for the hall
+        (replacing one not yet sent)."""
+        if self._backlog_alarm is not None:
+            self._backlog_alarm.check()  # never raises
         metrics = self.snapshot()
         try:
             self._outbox.put_telemetry(metrics)

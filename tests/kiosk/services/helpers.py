@@ -106,10 +106,12 @@ def kiosk_site(
     *,
     ranges: str = "[{ first = 1001, last = 1199 }]",
     extra: str = "",
+    offline: str = "",
     hall_key_file: Path | None = None,
 ) -> Path:
     """A kiosk's site file: hall over MQTT (TLS, its own certificate), short timeouts;
-    ``hall_key_file``: the hall's command public key (without it every command is refused)."""
+    ``offline``: more ``[kiosk.offline]`` lines; ``hall_key_file``: the hall's command public
+    key (without it every command is refused)."""
     cert = ca.issue_client(KIOSK)
     key = f"hall_key_file = {q(str(hall_key_file))}\n" if hall_key_file is not None else ""
     directory.mkdir(parents=True, exist_ok=True)
@@ -119,7 +121,7 @@ def kiosk_site(
         f"[site]\nhall_id = {q(HALL_ID)}\ndata_dir = {q(str(directory))}\n"
         f'[kiosk]\ndevice_id = {q(KIOSK)}\nhall_mode = "mqtt"\n'
         "[kiosk.timeouts]\nprereview_upload_s = 3.0\nticket_issue_s = 3.0\n"
-        f"[kiosk.offline]\nranges = {ranges}\nretry_interval_s = 1.0\n"
+        f"[kiosk.offline]\nranges = {ranges}\nretry_interval_s = 1.0\n{offline}"
         f"[uplink]\nenabled = true\nhost = {q(broker.host)}\nport = {broker.port}\n"
         f"reconnect_min_s = 0.05\nreconnect_max_s = 0.5\n{key}"
         f"[uplink.tls]\nca_file = {q(str(cert.ca))}\ncert_file = {q(str(cert.cert))}\n"

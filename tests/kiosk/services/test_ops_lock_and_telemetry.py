@@ -103,7 +103,7 @@ def test_a_kiosk_db_of_the_previous_release_gets_the_ops_lock_table_and_keeps_it
     store = KioskStore(path)
     try:
         version = store.one("SELECT version FROM kiosk_schema")
-        assert version is not None and version[0] == len(MIGRATIONS) == 2
+        assert version is not None and version[0] == len(MIGRATIONS) == 4
         assert store.one("SELECT payload FROM kiosk_catalog") is not None
         assert OpsLock(store, ManualClock(local(2026, 11, 23, 9, 0))).state() is None
     finally:

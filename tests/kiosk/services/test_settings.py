@@ -48,6 +48,7 @@ def test_the_packaged_defaults_are_an_embedded_kiosk_on_simulators(tmp_path: Pat
     )
     assert settings.locker_socket_path is None
     assert settings.kiosk.offline.ranges == []
+    assert settings.kiosk.offline.outbox_alarm_rows == 10_000
     assert (settings.kiosk.idle.normal_s, settings.kiosk.idle.elderly_s) == (60.0, 120.0)
     assert (settings.kiosk.elderly.green_channel, settings.kiosk.elderly.age) == (True, 65)
     assert settings.kiosk.telemetry.interval_s == 60.0
@@ -99,6 +100,9 @@ def test_unknown_keys_are_refused_everywhere_in_the_section(tmp_path: Path) -> N
         ("[kiosk.timeouts]\ncatalog_s = 500.0\n", "kiosk.timeouts.catalog_s"),
         ("[kiosk.offline]\nupload_chunk_bytes = 100\n", "kiosk.offline.upload_chunk_bytes"),
         ("[kiosk.offline]\nretry_interval_s = 0.1\n", "kiosk.offline.retry_interval_s"),
+        ("[kiosk.offline]\noutbox_alarm_rows = 0\n", "kiosk.offline.outbox_alarm_rows"),
+        ("[kiosk.offline]\noutbox_alarm_rows = 1000001\n", "kiosk.offline.outbox_alarm_rows"),
+        ('[kiosk.offline]\noutbox_alarm_rows = "many"\n', "kiosk.offline.outbox_alarm_rows"),
         ("[kiosk.telemetry]\ninterval_s = 1.0\n", "kiosk.telemetry.interval_s"),
         ("[kiosk.telemetry]\ninterval_s = 7200.0\n", "kiosk.telemetry.interval_s"),
         ("[kiosk.offline]\nranges = [{ first = 0, last = 5 }]\n", "kiosk.offline.ranges"),
