@@ -8,6 +8,7 @@ hall prereview return ID --by STAFF --item "TEXT" [--item "TEXT"]...   (一次�
 hall appointments import FILE | list [--day YYYY-MM-DD] | sweep
 hall case add CASE_NUMBER --phone PHONE
 hall devices | alarms [--all] | alarm ack|resolve ID --by STAFF | evaluations [--day D]
+hall telemetry [DEVICE] [--component C] [--last N] [--json]   (latest health, or one's history)
 hall command DEVICE ACTION [--component C] [--arg KEY=JSON]... [--wait-s S]
 hall keys          (create the hall's keys; print the public ones for provisioning)
 """
@@ -15,13 +16,16 @@ hall keys          (create the hall's keys; print the public ones for provisioni
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
+import os
 import signal
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -245,6 +249,204 @@ def cmd_devices(args: argparse.Namespace, settings: HallSettings) -> int:
     return 0
 
 
+TELEMETRY_LAST_DEFAULT = 10  # snapshots shown for one device; the overview shows the latest
+
+
+def cmd_telemetry(args: argparse.Namespace, settings: HallSettings) -> int:
+    hall = _hall(settings)
+    try:
+        last = args.last or (TELEMETRY_LAST_DEFAULT if args.device else 1)
+        entries = hall.registry.telemetry_latest(
+            device=args.device, component=args.component, last=last
+        )
+        now, tz = hall.clock.now(), hall.clock.tz
+    finally:
+        hall.close()
+    if args.device and not any(e["snapshots"] for e in entries):
+        what = args.device + (f"/{args.component}" if args.component else "")
+        known = "no such device" if not entries else "registered, but no telemetry yet"
+        print(f"no telemetry from {what} ({known})", file=sys.stderr)
+        if args.json:
+            print(json.dumps(_telemetry_json(entries, now, tz), ensure_ascii=False))
+        return 1
+    data = _telemetry_json(entries, now, tz)
+    if args.device or last > 1:
+        text = _telemetry_history_text(entries, now, tz)
+    else:
+        text = _telemetry_overview_text(entries, now)
+    _print(args, data, text)
+    return 0
+
+
+def _telemetry_json(
+    entries: list[dict[str, Any]], now: datetime, tz: tzinfo
+) -> list[dict[str, Any]]:
+    """Times in the hall's zone; ``snapshots`` newest first, each with its ``age_s``."""
+    return [
+        {
+            **{k: v for k, v in e.items() if k != "snapshots"},
+            "last_seen": _local_iso(e["last_seen"], tz),
+            "snapshots": [
+                {
+                    "ts": _local_iso(s["ts"], tz),
+                    "received_at": _local_iso(s["received_at"], tz),
+                    "age_s": round(_age_s(s["ts"], now), 1),
+                    "metrics": s["metrics"],
+                }
+                for s in e["snapshots"]
+            ],
+        }
+        for e in entries
+    ]
+
+
+def _telemetry_overview_text(entries: list[dict[str, Any]], now: datetime) -> str:
+    if not entries:
+        return "no telemetry"
+    header = ["DEVICE", "COMPONENT", "PRESENCE", "AGE", "PAPER", "LOCK", "OUTBOX", "ALARMS"]
+    rows = []
+    for e in entries:
+        first = [e["device"], e["component"], e["state"] or "?"]
+        if e["snapshots"]:
+            cells = _metric_cells(e["snapshots"][0], now)
+            rows.append([*first, *cells[:4], str(e["active_alarms"]), cells[4]])
+        else:
+            rows.append([*first, "-", "-", "-", "-", str(e["active_alarms"]), "no telemetry yet"])
+    offline = sum(e["state"] == "offline" for e in entries)
+    alarmed = sum(e["active_alarms"] > 0 for e in entries)
+    footer = f"{len(entries)} device component(s), {offline} offline, {alarmed} with active alarms"
+    return _table([*header, "DETAIL"], rows) + "\n" + footer
+
+
+def _telemetry_history_text(entries: list[dict[str, Any]], now: datetime, tz: tzinfo) -> str:
+    blocks = []
+    for e in entries:
+        title = (
+            f"{e['device']}/{e['component']}: {e['state'] or 'no presence'}, "
+            f"last seen {_local_iso(e['last_seen'], tz) or '-'}, "
+            f"{e['active_alarms']} active alarm(s)"
+        )
+        if not e["snapshots"]:
+            blocks.append(f"{title}\n  no telemetry yet")
+            continue
+        rows = []
+        for snap in reversed(e["snapshots"]):  # oldest first, like a log
+            when = datetime.fromisoformat(snap["ts"]).astimezone(tz)
+            rows.append([f"{when:%Y-%m-%d %H:%M:%S}", *_metric_cells(snap, now)])
+        header = [f"TIME ({tz})", "AGE", "PAPER", "LOCK", "OUTBOX", "DETAIL"]
+        blocks.append(f"{title}\n{_table(header, rows)}")
+    return "\n\n".join(blocks)
+
+
+def _metric_cells(snapshot: Mapping[str, Any], now: datetime) -> list[str]:
+    """AGE, PAPER, LOCK, OUTBOX, DETAIL of one snapshot; "-" where the device has no such
+    metric (a locker has no printer) or did not measure it (null)."""
+    m: Mapping[str, Any] = snapshot["metrics"]
+    return [
+        _age(_age_s(snapshot["ts"], now)),
+        _paper(m),
+        _lock(m),
+        _outbox(m, now),
+        ", ".join(_detail(m)) or "-",
+    ]
+
+
+def _paper(m: Mapping[str, Any]) -> str:
+    paper, error = m.get("printer_paper"), m.get("printer_error")
+    if error:
+        return str(error).removeprefix("printer_").upper()
+    if paper is None:
+        return "-"
+    return "ok" if paper == "ok" else str(paper).upper()
+
+
+def _lock(m: Mapping[str, Any]) -> str:
+    if not any(k in m for k in ("ops_locked", "staff_locked", "out_of_service")):
+        return "-"
+    parts = []
+    if m.get("ops_locked"):
+        parts.append("OPS")
+    if m.get("staff_locked"):
+        by = m.get("staff_locked_by")
+        parts.append(f"STAFF:{by}" if by else "STAFF")
+    if not parts:
+        return "FAULT" if m.get("out_of_service") else "no"
+    return "+".join(parts)
+
+
+def _outbox(m: Mapping[str, Any], now: datetime) -> str:
+    events = m.get("outbox_events")
+    if not isinstance(events, int):
+        return "-"
+    text = str(events)
+    oldest = m.get("outbox_oldest_ts")
+    if events and isinstance(oldest, str):
+        with contextlib.suppress(ValueError):  # not an ISO time: leave the age out
+            text += f" (oldest {_age(_age_s(oldest, now))})"
+    acks = m.get("command_acks_pending")
+    if isinstance(acks, int) and acks:
+        text += f" +{acks} acks"
+    return text
+
+
+def _detail(m: Mapping[str, Any]) -> list[str]:
+    out = []
+    if isinstance(m.get("bays_total"), int):
+        bays = f"bays {m.get('bays_occupied', '?')}/{m['bays_total']} used"
+        for key, label in (("bays_disabled", "disabled"), ("bays_out_of_order", "OUT OF ORDER")):
+            if m.get(key):
+                bays += f", {m[key]} {label}"
+        out.append(bays)
+    if m.get("doors_open"):
+        out.append(f"doors open {m['doors_open']}")
+    replying, boards = m.get("boards_replying"), m.get("boards_total")
+    if isinstance(boards, int):
+        down = boards - replying if isinstance(replying, int) else 0
+        out.append(f"boards {replying}/{boards}" + (f" ({down} DOWN)" if down else ""))
+    for key, label in (
+        ("id_reader_present", "reader"),
+        ("scanner_ok", "scanner"),
+        ("camera_ok", "camera"),
+        ("lockerd_reachable", "lockerd"),
+    ):
+        if m.get(key) is False:
+            out.append(f"{label} DOWN")
+    if isinstance(m.get("cpu_temp_c"), (int, float)):
+        out.append(f"cpu {m['cpu_temp_c']:.0f}C")
+    if isinstance(m.get("disk_free_bytes"), int):
+        out.append(f"disk {m['disk_free_bytes'] / 1e9:.1f}GB free")
+    return out
+
+
+def _age_s(iso: str, now: datetime) -> float:
+    """Seconds since ``iso``; never negative (a device clock ahead of the hall's reads 0)."""
+    return max(0.0, (now - datetime.fromisoformat(iso)).total_seconds())
+
+
+def _age(seconds: float) -> str:
+    s = int(seconds)
+    if s < 60:
+        return f"{s}s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    if s < 86400:
+        return f"{s // 3600}h{s % 3600 // 60:02d}m"
+    return f"{s // 86400}d{s % 86400 // 3600:02d}h"
+
+
+def _local_iso(iso: str | None, tz: tzinfo) -> str | None:
+    return datetime.fromisoformat(iso).astimezone(tz).isoformat() if iso else None
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    """Left-aligned columns; the last one is free text and not padded."""
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    return "\n".join(
+        "  ".join([*(c.ljust(w) for c, w in zip(r, widths, strict=False)), r[-1]]).rstrip()
+        for r in [header, *rows]
+    )
+
+
 def cmd_evaluations(args: argparse.Namespace, settings: HallSettings) -> int:
     hall = _hall(settings)
     try:
@@ -378,6 +580,25 @@ def build_parser() -> argparse.ArgumentParser:
     cs.add_argument("--phone", required=True)
     cs.set_defaults(fn=cmd_case)
     sub.add_parser("devices").set_defaults(fn=cmd_devices)
+    te = sub.add_parser(
+        "telemetry",
+        help="latest health of every device, or the recent history of one",
+        description="Without DEVICE: the latest snapshot of every device component (age, "
+        "paper, lock, outbox backlog, alarms at the hall), one line each. With DEVICE (or "
+        "--last above 1): the last N snapshots per component, oldest first. Times are in the "
+        "hall's time zone; --json gives every metric, snapshots newest first.",
+    )
+    te.add_argument("device", nargs="?", help="a device id (e.g. kiosk-01): its history")
+    te.add_argument("--component", help="only this component (kiosk, lockerd)")
+    te.add_argument(
+        "--last",
+        type=_positive,
+        help=f"snapshots per component (default: 1, or {TELEMETRY_LAST_DEFAULT} for one device)",
+    )
+    te.add_argument(  # also accepted here, as `hall telemetry --json`
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print JSON"
+    )
+    te.set_defaults(fn=cmd_telemetry)
     ev = sub.add_parser("evaluations", help="好差评 summary of a service day")
     ev.add_argument("--day", help="YYYY-MM-DD (default: today)")
     ev.set_defaults(fn=cmd_evaluations)
@@ -400,6 +621,16 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 100_000:
+        raise argparse.ArgumentTypeError(f"expected a whole number from 1 to 100000: {text!r}")
+    return value
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(
@@ -419,6 +650,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             file=sys.stderr,
         )
         return 2
+    except BrokenPipeError:  # e.g. `hall telemetry | head`: the reader had enough
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the exit flush does not fail again
+        return 1
 
 
 if __name__ == "__main__":

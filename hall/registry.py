@@ -168,6 +168,58 @@ class DeviceRegistry:
             for r in rows
         ]
 
+    def telemetry_latest(
+        self, *, device: str | None = None, component: str | None = None, last: int = 1
+    ) -> list[dict[str, Any]]:
+        """The newest ``last`` snapshots (newest first) of every device component, sorted by
+        device and component, with its presence (``state`` and ``last_seen``, None for one
+        that sent telemetry but no birth) and its active alarms at the hall. A registered
+        component that never sent telemetry is listed with no snapshots, so ops see it too.
+        ``device``/``component`` narrow it down to exact ids."""
+        # None matches every device (component); both filters are exact ids
+        args = (device, device, component, component)
+        pairs = self._store.all(
+            "SELECT device, component FROM telemetry"
+            " WHERE (? IS NULL OR device = ?) AND (? IS NULL OR component = ?)"
+            " UNION SELECT device, component FROM devices"
+            " WHERE (? IS NULL OR device = ?) AND (? IS NULL OR component = ?)"
+            " ORDER BY device, component",
+            *args,
+            *args,
+        )
+        presence = {
+            (r["device"], r["component"]): r
+            for r in self._store.all(
+                "SELECT device, component, state, last_seen FROM devices"
+                " WHERE (? IS NULL OR device = ?) AND (? IS NULL OR component = ?)",
+                *args,
+            )
+        }
+        alarms = {
+            (r["device"], r["component"]): r["n"]
+            for r in self._store.all(
+                "SELECT device, component, COUNT(*) AS n FROM alarms WHERE state != 'resolved'"
+                " AND (? IS NULL OR device = ?) AND (? IS NULL OR component = ?)"
+                " GROUP BY device, component",
+                *args,
+            )
+        }
+        out = []
+        for pair in pairs:
+            key = (pair["device"], pair["component"])
+            seen = presence.get(key)
+            out.append(
+                {
+                    "device": key[0],
+                    "component": key[1],
+                    "state": seen["state"] if seen is not None else None,
+                    "last_seen": seen["last_seen"] if seen is not None else None,
+                    "active_alarms": alarms.get(key, 0),
+                    "snapshots": self.telemetry_history(key[0], key[1], max(1, last)),
+                }
+            )
+        return out
+
     # -- events --------------------------------------------------------------------------------
 
     def ingest(self, event: Event) -> bool:

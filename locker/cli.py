@@ -70,6 +70,8 @@ def _cmd_status(args: argparse.Namespace) -> None:
     lines = [f"{result['device_id']}  {result['now']}"]
     for bay in result["bays"]:
         flags = [] if bay["enabled"] else [f"disabled: {bay['disabled_reason']}"]
+        if bay.get("out_of_order"):
+            flags.append(f"OUT OF ORDER: {bay['out_of_order']} (maintenance-open to clear)")
         if bay["occupied"]:
             flags.append(f"deposit {bay['deposit_id']} ({bay['deposit_state']})")
         lines.append(

@@ -53,6 +53,10 @@ Purpose = Literal["load", "pickup", "retrieve", "recall", "maintenance"]
 DoorState = Literal["open", "closed", "unknown"]
 SIZES = ("S", "M", "L")
 LIVE_STATES = ("loading", "stored", "picking_up")
+# Active alarms on a bay (subject = bay id) that put it out of order: it is never allocated for a
+# new load until staff clear it with a successful opening (maintenance.open / open_bay command).
+# The queries bind these as "kind IN (?, ?)": change both together.
+OUT_OF_ORDER_ALARMS = ("door_jammed", "bay_fault")
 
 _HASH_RE = re.compile(r"^[0-9a-f]{64}$")
 _CASE_RE = re.compile(r"^[A-Za-z0-9-]{4,40}$")
@@ -278,6 +282,7 @@ class LockerService:
             " WHERE b.in_config = 1 ORDER BY b.id",
             *LIVE_STATES,
         )
+        faults = self._out_of_order()
         for row in rows:
             bays.append(
                 {
@@ -288,6 +293,8 @@ class LockerService:
                     "channel": row["channel"],
                     "enabled": bool(row["enabled"]),
                     "disabled_reason": row["disabled_reason"],
+                    # an uncleared jam or fault: not allocated until a successful opening
+                    "out_of_order": faults.get(row["id"]),
                     "door": row["door"],
                     # an unlock sent but its door not yet seen open: not free for a new load
                     "opening_in_flight": row["id"] in self._expect,
@@ -326,6 +333,7 @@ class LockerService:
             "bays_total": len(bays),
             "bays_occupied": sum(b["occupied"] for b in bays),
             "bays_disabled": sum(not b["enabled"] for b in bays),
+            "bays_out_of_order": sum(b["out_of_order"] is not None for b in bays),
             "doors_open": sum(b["door"] == "open" for b in bays),
             "door_states": {b["bay_id"]: b["door"] for b in bays},
             "boards_total": len(boards),
@@ -423,22 +431,38 @@ class LockerService:
             "opened": opened,
         }
 
+    def _out_of_order(self) -> dict[str, str]:
+        """Bay id -> the active alarm that puts it out of order (the first raised)."""
+        rows = self.store.all(
+            "SELECT kind, subject FROM alarms WHERE cleared_at IS NULL AND kind IN (?, ?)"
+            " ORDER BY id",
+            *OUT_OF_ORDER_ALARMS,
+        )
+        faults: dict[str, str] = {}
+        for row in rows:
+            faults.setdefault(row["subject"], row["kind"])
+        return faults
+
     def _free_bay(self, size: str) -> Any:
         wanted = SIZES[SIZES.index(size) :]
         for candidate in wanted:
+            # not: disabled, occupied, not seen closed, or out of order (an uncleared jam/fault)
             rows = self.store.all(
                 "SELECT b.* FROM bays b WHERE b.in_config = 1 AND b.enabled = 1 AND b.size = ?"
                 " AND b.door = 'closed' AND NOT EXISTS (SELECT 1 FROM deposits d"
                 " WHERE d.bay_id = b.id AND d.state IN ('loading', 'stored', 'picking_up'))"
+                " AND NOT EXISTS (SELECT 1 FROM alarms a WHERE a.subject = b.id"
+                " AND a.cleared_at IS NULL AND a.kind IN (?, ?))"
                 " ORDER BY b.id",
                 candidate,
+                *OUT_OF_ORDER_ALARMS,
             )
             for row in rows:
                 # an opening still in flight (door not yet seen open) may leave the cached
                 # "closed" stale: that bay is not free yet
                 if row["id"] not in self._expect:
                     return row
-        raise NoFreeBay(f"no free, enabled, closed bay of size {size} or larger")
+        raise NoFreeBay(f"no free, enabled, closed bay in order of size {size} or larger")
 
     async def deposit_confirm(self, staff_id: str, deposit_id: int) -> dict[str, Any]:
         """The item is in and the door is shut: store it, return the password once."""
@@ -505,26 +529,34 @@ class LockerService:
         return {"deposit_id": deposit_id, "state": "cancelled"}
 
     async def reissue_password(self, staff_id: str, deposit_id: int) -> dict[str, Any]:
-        """A new code when the SMS never arrived; the old one stops working, lockouts reset."""
+        """A new code when the SMS never arrived, or for an applicant locked out after wrong
+        codes: the old one stops working, and both the deposit's lockout and its recipient's
+        card lockout (``identity_lockouts``) are lifted, each audited."""
         check_staff(staff_id)
         deposit = self._deposit(deposit_id)
         if deposit["state"] != "stored":
             raise WrongState(f"deposit {deposit_id} is {deposit['state']}, not stored")
         password = passwords.generate()
         password_hash = await asyncio.to_thread(self._hash_password, password)
+        now = self._now()
         with self._tx():
-            self.store.conn.execute(
+            cur = self.store.conn.execute(
                 "UPDATE deposits SET password_hash = ?, wrong_attempts = 0, locked_until = NULL"
                 " WHERE id = ? AND state = 'stored'",
                 (password_hash, deposit_id),
             )
+            if not cur.rowcount:  # picked up or recalled while the new code was hashed
+                current = self._deposit(deposit_id)
+                raise WrongState(f"deposit {deposit_id} is {current['state']}, not stored")
             self.store.audit(
-                self._now(),
+                now,
                 "password_reissued",
                 bay_id=deposit["bay_id"],
                 deposit_id=deposit_id,
                 actor=staff_id,
             )
+            self._clear_identity_lockout(deposit, staff_id, now)
+            self.clear_alarm("pickup_lockout", f"deposit:{deposit_id}")
             self._emit(
                 "password_reissued",
                 deposit_id=deposit_id,
@@ -536,6 +568,38 @@ class LockerService:
                 **self._sealed(password, deposit_id),
             )
         return {"deposit_id": deposit_id, "password": password}
+
+    def _clear_identity_lockout(self, deposit: Any, staff_id: str, now: datetime) -> None:
+        """Lift the card lockout and wrong-attempt count of the deposit's recipient (in the
+        caller's transaction); audited only when there was something to lift."""
+        identity_hash = deposit["recipient_hash"]
+        row = self.store.one(
+            "SELECT wrong_attempts, locked_until FROM identity_lockouts WHERE identity_hash = ?",
+            identity_hash,
+        )
+        if row is None or (not row["wrong_attempts"] and not row["locked_until"]):
+            return
+        self.store.conn.execute(
+            "UPDATE identity_lockouts SET wrong_attempts = 0, locked_until = NULL"
+            " WHERE identity_hash = ?",
+            (identity_hash,),
+        )
+        locked = bool(row["locked_until"]) and from_iso(row["locked_until"]) > now
+        self.store.audit(
+            now,
+            "identity_lockout_cleared",
+            bay_id=deposit["bay_id"],
+            deposit_id=deposit["id"],
+            actor=staff_id,
+            reason="password_reissued",
+            was_locked_until=(
+                from_iso(row["locked_until"]).astimezone(self.clock.tz).isoformat()
+                if locked
+                else None
+            ),
+            wrong_attempts=row["wrong_attempts"],
+            identity=identity_hash[:12],
+        )
 
     def _sealed(self, password: str, deposit_id: int) -> dict[str, str]:
         """The password sealed to the hall's key, bound to this deposit; nothing without a key."""

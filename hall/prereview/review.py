@@ -14,6 +14,7 @@ import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import tzinfo
 from typing import Any
 
 from hall.errors import RequestInvalid, SubmissionNotFound, UploadError
@@ -63,7 +64,13 @@ def mask_phone(phone: str | None) -> str | None:
     return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "*" * len(phone)
 
 
-def _submission(r: sqlite3.Row) -> Submission:
+def _local_iso(text: str | None, tz: tzinfo) -> str | None:
+    """A stored UTC time as ISO 8601 with the hall's offset (e.g. ``…T09:30:00+08:00``)."""
+    return from_iso(text).astimezone(tz).isoformat() if text else None
+
+
+def _submission(r: sqlite3.Row, tz: tzinfo) -> Submission:
+    """A submission as the kiosk and staff see it: times in the hall's zone (``tz``)."""
     return Submission(
         id=r["id"],
         receipt_no=r["receipt_no"],
@@ -73,9 +80,9 @@ def _submission(r: sqlite3.Row) -> Submission:
         phone_masked=mask_phone(r["phone"]),
         device=r["device"],
         files=json.loads(r["files"]),
-        submitted_at=r["submitted_at"],
+        submitted_at=_local_iso(r["submitted_at"], tz) or "",
         state=r["state"],
-        decided_at=r["decided_at"],
+        decided_at=_local_iso(r["decided_at"], tz),
         decided_by=r["decided_by"],
         return_items=json.loads(r["return_items"] or "[]"),
         note=r["note"],
@@ -106,7 +113,7 @@ class PreReviewDesk:
             raise RequestInvalid("submission_key: 32 hex characters")
         existing = self._store.one("SELECT * FROM submissions WHERE id = ?", key)
         if existing is not None:
-            return _submission(existing)
+            return _submission(existing, self._clock.tz)
         matter_code = args.get("matter_code")
         matter = self._settings.matter(matter_code) if isinstance(matter_code, str) else None
         if matter is None:
@@ -178,7 +185,7 @@ class PreReviewDesk:
             )
         else:
             raise RequestInvalid("a status look-up needs receipt_no or identity_hash")
-        return [_submission(r) for r in rows]
+        return [_submission(r, self._clock.tz) for r in rows]
 
     # -- department side ---------------------------------------------------------------------
 
@@ -189,7 +196,7 @@ class PreReviewDesk:
             )
         else:
             rows = self._store.all("SELECT * FROM submissions ORDER BY submitted_at")
-        return [_submission(r) for r in rows]
+        return [_submission(r, self._clock.tz) for r in rows]
 
     def get(self, key_or_receipt: str) -> Submission:
         row = self._store.one(
@@ -199,7 +206,7 @@ class PreReviewDesk:
         )
         if row is None:
             raise SubmissionNotFound(f"no submission {key_or_receipt!r}")
-        return _submission(row)
+        return _submission(row, self._clock.tz)
 
     def accept(self, key_or_receipt: str, *, by: str, note: str = "") -> Submission:
         return self._decide(key_or_receipt, "accepted", by=by, items=(), note=note)

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import os
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
+from hall import cli
 from hall.appointments.importer import parse_csv
 from hall.errors import AppointmentForfeited, AppointmentTooEarly, RequestInvalid, UploadError
 from hall.notify.queue import list_recent
@@ -256,3 +259,32 @@ def test_an_offline_check_in_the_hall_cannot_honour_raises_an_alarm_and_keeps_th
     labels = {t.label for t in hall.queue.waiting(["ss-submit"])}
     assert {"A1002", "A1003", "A1004"} <= labels
     assert hall.appointments.get("BK0013").status == "booked"
+
+
+def test_prereview_times_are_given_in_the_halls_time_zone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # a hall in Xinjiang time (UTC+6), not the Asia/Shanghai default: 02:30 UTC is 08:30 there
+    clock = ManualClock(datetime(2026, 11, 23, 2, 30, tzinfo=UTC), tz="Asia/Urumqi")
+    hall = make_hall(tmp_path, clock, 'timezone = "Asia/Urumqi"\n')
+    try:
+        id_up, _ = upload(hall, b"id-card-image", 8)
+        hukou_up, _ = upload(hall, b"hukou-image", 8)
+        submitted = submit(hall, [("id_card", id_up), ("hukou", hukou_up)])
+        assert submitted["submitted_at"] == "2026-11-23T08:30:00+06:00"
+        receipt = submitted["receipt_no"]
+        clock.advance(3600 + 15)
+        hall.prereview.return_(receipt, by="staff-7", items=["户口簿首页缺失"])
+        expected = ("2026-11-23T08:30:00+06:00", "2026-11-23T09:30:15+06:00")
+        for args in ({"receipt_no": receipt}, {"identity_hash": "c" * 64}):
+            (status,) = hall.handle_request("kiosk-01", "prereview.status", args)["submissions"]
+            assert (status["submitted_at"], status["decided_at"]) == expected
+    finally:
+        hall.close()
+    # staff see the same local times (`hall prereview show`, the hall's own clock and zone)
+    assert (
+        cli.main(["--config", str(tmp_path / "site.toml"), "--json", "prereview", "show", receipt])
+        == 0
+    )
+    shown = json.loads(capsys.readouterr().out)
+    assert (shown["submitted_at"], shown["decided_at"]) == expected

@@ -54,6 +54,70 @@ def test_jammed_door_keeps_the_item_and_alarms(locker: InProcessLockerd) -> None
     assert ("door_jammed", bay_id) not in locker.alarms()
 
 
+def _bay_status(locker: InProcessLockerd, bay_id: str) -> dict[str, object]:
+    bays: list[dict[str, object]] = locker.client.call("status")["bays"]
+    return next(b for b in bays if b["bay_id"] == bay_id)
+
+
+def test_a_jammed_bay_is_not_allocated_until_staff_open_it(locker: InProcessLockerd) -> None:
+    load = {"size": "S", "name": "钱*"}
+    locker.sim.control.jam(locker.board, 1)
+    with pytest.raises(ApiError) as info:
+        locker.start_load(ident(20), case="ZJ2026-0800", **load)
+    assert info.value.code == "door_jammed"
+    assert ("door_jammed", "A01") in locker.alarms()
+    jammed = _bay_status(locker, "A01")
+    # the load was cancelled, so the bay is empty and closed: only the jam keeps it out
+    assert (jammed["occupied"], jammed["door"], jammed["out_of_order"]) == (
+        False,
+        "closed",
+        "door_jammed",
+    )
+    metrics = locker.on_loop(lambda service: service.metrics())
+    assert metrics["bays_out_of_order"] == 1
+    # the next load gets another bay, not the broken one
+    second = locker.start_load(ident(21), case="ZJ2026-0801", **load)
+    assert second["bay_id"] == "A02"
+    locker.wait_door("A02", "open")
+    locker.wait_door("A02", "closed")
+    # a test opening while the lock is still broken fails and leaves the bay out of order
+    with pytest.raises(ApiError) as info:
+        locker.client.call("maintenance.open", staff_id="ops1", bay_id="A01", reason="test lock")
+    assert info.value.code == "door_jammed"
+    assert _bay_status(locker, "A01")["out_of_order"] == "door_jammed"
+    # staff repair the lock and open the bay once: it is back in order
+    locker.sim.control.jam(locker.board, 1, jammed=False)
+    result = locker.client.call(
+        "maintenance.open", staff_id="ops1", bay_id="A01", reason="lock repaired"
+    )
+    assert result == {"bay_id": "A01", "opened": True}
+    assert ("door_jammed", "A01") not in locker.alarms()
+    assert _bay_status(locker, "A01")["out_of_order"] is None
+    locker.wait_door("A01", "open")
+    locker.wait_door("A01", "closed")
+    third = locker.start_load(ident(22), case="ZJ2026-0802", **load)
+    assert third["bay_id"] == "A01"
+    cleared = [e for e in locker.audit("alarm_cleared") if e["detail"]["subject"] == "A01"]
+    assert [e["detail"]["alarm"] for e in cleared] == ["door_jammed"]
+
+
+def test_a_bay_whose_board_did_not_answer_is_out_of_order(locker: InProcessLockerd) -> None:
+    locker.sim.control.delay_replies(400)  # beyond reply_timeout_ms = 150: bay_fault
+    with pytest.raises(ApiError) as info:
+        locker.start_load(ident(23), size="S", case="ZJ2026-0803", name="孙*")
+    assert info.value.code == "bay_fault"
+    locker.sim.control.delay_replies(0)
+    # the frame did reach the board; the load stays until the clerk cancels it
+    started = next(b for b in locker.client.call("status")["bays"] if b["occupied"])
+    bay_id = str(started["bay_id"])
+    locker.wait_door(bay_id, "open")
+    locker.wait_door(bay_id, "closed")
+    locker.client.call("deposit.cancel", staff_id="clerk1", deposit_id=started["deposit_id"])
+    assert _bay_status(locker, bay_id)["out_of_order"] == "bay_fault"
+    again = locker.start_load(ident(24), size="S", case="ZJ2026-0804", name="孙*")
+    assert again["bay_id"] != bay_id
+
+
 def test_forced_door_raises_a_tamper_alarm(locker: InProcessLockerd) -> None:
     locker.sim.control.set_auto_person(False)
     locker.sim.control.force_open(locker.board, 5)

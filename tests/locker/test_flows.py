@@ -145,6 +145,50 @@ def test_reissued_password_replaces_the_old_one(locker: InProcessLockerd) -> Non
     assert locker.client.call("pickup", identity_hash=ident(7), password=new)["opened"]
 
 
+def test_reissue_lifts_the_card_lockout_so_the_new_code_works_at_once(
+    locker: InProcessLockerd,
+) -> None:
+    deposit_id, bay_id, password = locker.load(ident(11))
+    wrong = "000000" if password != "000000" else "111111"
+    for _ in range(5):
+        err = api_error(locker.client.call, "pickup", identity_hash=ident(11), password=wrong)
+    assert err.code == "locked_out"
+    assert ("pickup_lockout", f"deposit:{deposit_id}") in locker.alarms()
+    # the card is locked too: the clerk's new code must not wait 15 minutes for it
+    db = sqlite3.connect(locker.settings.db_path)
+    try:
+        (locked_until,) = db.execute(
+            "SELECT locked_until FROM identity_lockouts WHERE identity_hash = ?", (ident(11),)
+        ).fetchone()
+    finally:
+        db.close()
+    assert locked_until is not None
+    fires_before = len(locker.sim.control.unlock_log())
+    new = locker.client.call("deposit.reissue_password", staff_id="clerk2", deposit_id=deposit_id)[
+        "password"
+    ]
+    result = locker.client.call("pickup", identity_hash=ident(11), password=new)  # no clock move
+    assert result == {"deposit_id": deposit_id, "bay_id": bay_id, "opened": True}
+    assert len(locker.sim.control.unlock_log()) == fires_before + 1
+    (cleared,) = locker.audit("identity_lockout_cleared")
+    assert (cleared["deposit_id"], cleared["actor"]) == (deposit_id, "clerk2")
+    assert cleared["detail"]["reason"] == "password_reissued"
+    assert cleared["detail"]["identity"] == ident(11)[:12]  # a hash prefix, never an ID number
+    assert cleared["detail"]["was_locked_until"] == "2026-11-23T03:15:00+08:00"
+    assert ("pickup_lockout", f"deposit:{deposit_id}") not in locker.alarms()
+    kinds = [e["kind"] for e in locker.audit() if e["deposit_id"] == deposit_id]
+    assert kinds.index("password_reissued") < kinds.index("identity_lockout_cleared")
+
+
+def test_reissue_without_a_lockout_clears_nothing(locker: InProcessLockerd) -> None:
+    deposit_id, _, _ = locker.load(ident(12))
+    new = locker.client.call("deposit.reissue_password", staff_id="clerk1", deposit_id=deposit_id)[
+        "password"
+    ]
+    assert locker.client.call("pickup", identity_hash=ident(12), password=new)["opened"]
+    assert locker.audit("identity_lockout_cleared") == []
+
+
 def test_overdue_retrieve_and_pickup_refused(locker: InProcessLockerd) -> None:
     deposit_id, bay_id, password = locker.load(ident(8))
     err = api_error(locker.client.call, "retrieve", staff_id="clerk2", deposit_id=deposit_id)
