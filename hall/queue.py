@@ -15,7 +15,7 @@ Call order (one window, its categories)
 Voids
     A kiosk whose printer failed on a new ticket voids it (event ``ticket_voided``): a waiting
     ticket becomes ``voided``, a terminal state like ``done``, so it is never called, counts in
-    no people-ahead or wait estimate, and frees its identity for a new ticket.
+    no people-ahead, wait estimate or quota window, and frees its identity for a new ticket.
 """
 
 from __future__ import annotations
@@ -471,8 +471,9 @@ class QueueAuthority:
         start = midnight + timedelta(minutes=start_m)
         end = midnight + timedelta(minutes=end_m)
         row = self._store.one(
+            # a voided ticket was never handed out: its place in the window is free again
             "SELECT COUNT(*) AS n FROM tickets WHERE category = ? AND service_day = ?"
-            " AND issued_at >= ? AND issued_at < ?",
+            " AND issued_at >= ? AND issued_at < ? AND state != 'voided'",
             category.id,
             day,
             utc_iso(start),

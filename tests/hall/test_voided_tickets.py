@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from hall.errors import NothingWaiting
+from hall.errors import NothingWaiting, QuotaExhausted
 from hall.service import Hall
 from hall.store import SCHEMA, open_db
 from hallkiosk.clock import ManualClock
@@ -114,6 +114,34 @@ def test_a_voided_ticket_is_never_called_and_frees_its_place_and_its_identity(
     assert alarms(hall) == []  # the kiosk's own ticket_not_printed tells staff about the printer
     # the day ends: a voided ticket stays voided, it is not "expired"
     assert hall.queue.expire_past_days() == 0
+
+
+def test_a_voided_ticket_gives_its_place_in_the_quota_window_back(
+    tmp_path: Path, clock: ManualClock
+) -> None:
+    """Two tickets a morning: the one whose print failed is not one of them."""
+    quota = """
+[[hall.queue.categories]]
+id = "q"
+area = "a"
+area_zh = "甲"
+area_en = "A"
+ticket_type = "submit"
+prefix = "Q"
+quotas = [{ start = "08:00", end = "12:00", max_tickets = 2 }]
+"""
+    hall = make_hall(tmp_path, clock, quota)
+    try:
+        first = issue(hall, "q")
+        issue(hall, "q")
+        with pytest.raises(QuotaExhausted):
+            issue(hall, "q")
+        assert hall.registry.ingest(voided(first))
+        assert issue(hall, "q")["ticket"] == "Q003"
+        with pytest.raises(QuotaExhausted):
+            issue(hall, "q")
+    finally:
+        hall.close()
 
 
 def test_a_replayed_or_repeated_void_changes_nothing(hall: Hall) -> None:
