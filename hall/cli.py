@@ -6,7 +6,7 @@ hall queue [--category C]... [--voided]
 hall prereview list [--state S] | show ID | accept ID --by STAFF [--note T]
 hall prereview return ID --by STAFF --item "TEXT" [--item "TEXT"]...   (一次性告知: all at once)
 hall appointments import FILE | list [--day YYYY-MM-DD] | sweep
-hall case add CASE_NUMBER --phone PHONE
+hall case add CASE_NUMBER --phone PHONE [--recipient-stdin] | import FILE.csv | lookups [--case C]
 hall devices | alarms [--all] | alarm ack|resolve ID --by STAFF | evaluations [--day D]
 hall telemetry [DEVICE] [--component C] [--last N] [--json]   (latest health, or one's history)
 hall command DEVICE ACTION [--component C] [--arg KEY=JSON]... [--wait-s S]
@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import getpass
 import json
 import logging
 import os
@@ -32,6 +33,7 @@ from typing import Any
 from hall import evaluations
 from hall.appointments.http_import import AppointmentImportServer
 from hall.appointments.importer import parse_csv, parse_json
+from hall.cases import recipient as case_recipient
 from hall.command_client import CommandClient
 from hall.errors import HallError
 from hall.server import HallServer
@@ -223,11 +225,75 @@ def cmd_appointments(args: argparse.Namespace, settings: HallSettings) -> int:
 def cmd_case(args: argparse.Namespace, settings: HallSettings) -> int:
     hall = _hall(settings)
     try:
-        hall.register_case(args.case_number, phone=args.phone, source="cli")
-        _print(args, {"case_number": args.case_number}, f"case {args.case_number} registered")
+        if args.action == "import":
+            return _case_import(args, hall)
+        if args.action == "lookups":
+            rows = hall.cases.lookups(case_number=args.case, last=args.last)
+            for r in rows:
+                r["at"] = datetime.fromisoformat(r["at"]).astimezone(hall.clock.tz).isoformat()
+            lines = [
+                f"{r['at'][:19]} {r['case_number']} by {r['staff_id']} at {r['device']}: "
+                + ("found" if r["found"] else "NOT FOUND")
+                for r in rows
+            ]
+            _print(args, rows, "\n".join(lines) or "no case look-ups")
+            return 0
+        identity_hash = name_masked = None
+        if args.recipient_stdin:
+            # never on argv (ps, shell history): the ID number and the name come from stdin
+            identity_hash, name_masked = case_recipient(*_read_recipient(), hall.hasher)
+        hall.register_case(
+            args.case_number,
+            phone=args.phone,
+            source="cli",
+            identity_hash=identity_hash,
+            name_masked=name_masked,
+        )
+        _print(
+            args,
+            {"case_number": args.case_number, "recipient": name_masked},
+            f"case {args.case_number} registered"
+            + (f" for {name_masked}" if name_masked is not None else ""),
+        )
     finally:
         hall.close()
     return 0
+
+
+def _case_import(args: argparse.Namespace, hall: Hall) -> int:
+    try:
+        data = Path(args.file).read_bytes()
+    except OSError as exc:
+        print(f"hall case import: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    parsed, summary = hall.import_cases(data)
+    errors = [str(e) for e in parsed.errors]
+    text = (
+        f"added {summary['added']}, updated {summary['updated']}, unchanged "
+        f"{summary['unchanged']}; {len(errors)} row error(s)"
+    )
+    if parsed.ignored_columns:
+        text += f"\nignored columns: {', '.join(parsed.ignored_columns)}"
+    _print(
+        args,
+        {
+            **summary,
+            "errors": [e.as_dict() for e in parsed.errors],
+            "ignored_columns": parsed.ignored_columns,
+        },
+        "\n".join([text, *errors]),
+    )
+    return 1 if errors else 0
+
+
+def _read_recipient() -> tuple[str, str]:
+    """The recipient's ID number and name: typed without echo at a terminal, otherwise the
+    first two lines of stdin."""
+    if sys.stdin.isatty():
+        return getpass.getpass("ID number: "), getpass.getpass("Name: ")
+    id_number = sys.stdin.readline().strip()
+    name = sys.stdin.readline().strip()
+    return id_number, name
 
 
 def cmd_devices(args: argparse.Namespace, settings: HallSettings) -> int:
@@ -574,10 +640,24 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("file", nargs="?")
     ap.add_argument("--day")
     ap.set_defaults(fn=cmd_appointments)
-    cs = sub.add_parser("case")
-    cs.add_argument("action", choices=["add"])
-    cs.add_argument("case_number")
-    cs.add_argument("--phone", required=True)
+    cs = sub.add_parser("case", help="cases whose certificates staff load into the lockers")
+    case_sub = cs.add_subparsers(dest="action", required=True)
+    ca = case_sub.add_parser("add", help="one case by hand")
+    ca.add_argument("case_number")
+    ca.add_argument("--phone", required=True)
+    ca.add_argument(
+        "--recipient-stdin",
+        action="store_true",
+        help="read the recipient's ID number and name (one per line) from stdin; they are "
+        "stored only as keyed hash and masked name",
+    )
+    ci = case_sub.add_parser(
+        "import", help="the case system's CSV: case_number, phone, id_number, name"
+    )
+    ci.add_argument("file")
+    cl = case_sub.add_parser("lookups", help="kiosks' case look-ups (audit), newest first")
+    cl.add_argument("--case", help="only this case number")
+    cl.add_argument("--last", type=_positive, default=50)
     cs.set_defaults(fn=cmd_case)
     sub.add_parser("devices").set_defaults(fn=cmd_devices)
     te = sub.add_parser(

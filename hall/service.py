@@ -18,6 +18,7 @@ from typing import Any
 
 from hall import evaluations
 from hall.appointments.book import AppointmentBook
+from hall.cases import CaseBook, CaseImport, parse_cases_csv
 from hall.errors import HallError, RequestInvalid
 from hall.notify import make_sender
 from hall.notify.dispatcher import NotificationDispatcher
@@ -92,6 +93,7 @@ class Hall:
         self.intake = UploadIntake(self.store, cfg.prereview, settings.prereview_dir, clock)
         self.prereview = PreReviewDesk(self.store, cfg.prereview, self.intake, clock)
         self.registry = DeviceRegistry(self.store, cfg.registry, clock)
+        self.cases = CaseBook(self.store, clock)
         self.registry.on_event("alarm", self._on_alarm_event)
         self.registry.on_event("deposit_stored", self._on_deposit_stored)
         self.registry.on_event("password_reissued", self._on_deposit_stored)
@@ -117,6 +119,7 @@ class Hall:
             "prereview.upload": lambda d, a: self.intake.chunk(d, a).as_result(),
             "prereview.submit": self._prereview_submit,
             "prereview.status": self._prereview_status,
+            "case.lookup": self.cases.lookup,
         }
         self._stop = threading.Event()
         self._sweeper: threading.Thread | None = None
@@ -568,17 +571,32 @@ class Hall:
     # -- cases -------------------------------------------------------------------------------
 
     def register_case(
-        self, case_number: str, *, phone: str | None, source: str, identity_hash: str | None = None
+        self,
+        case_number: str,
+        *,
+        phone: str | None,
+        source: str,
+        identity_hash: str | None = None,
+        name_masked: str | None = None,
     ) -> None:
-        """Where the pickup SMS for a case goes (imported from the case system, or entered)."""
-        with self.store.transaction() as conn:
-            conn.execute(
-                "INSERT INTO cases (case_number, phone, identity_hash, source, updated_at)"
-                " VALUES (?, ?, ?, ?, ?) ON CONFLICT (case_number) DO UPDATE SET"
-                " phone = excluded.phone, identity_hash = excluded.identity_hash,"
-                " source = excluded.source, updated_at = excluded.updated_at",
-                (case_number, phone, identity_hash, source, utc_iso(self.clock.now())),
-            )
+        """Where the pickup SMS for a case goes and, when given, who may collect it (keyed
+        hash and masked name together; left as it was when not given)."""
+        self.cases.register(
+            case_number,
+            phone=phone,
+            source=source,
+            identity_hash=identity_hash,
+            name_masked=name_masked,
+        )
+
+    def import_cases(
+        self, data: bytes, *, source: str = "import"
+    ) -> tuple[CaseImport, dict[str, int]]:
+        """``hall case import FILE.csv``: parse (ID numbers keyed with this hall's identity
+        key, names masked), store the good rows; the parse result with its row errors, and
+        the counts stored."""
+        parsed = parse_cases_csv(data, hasher=self.hasher)
+        return parsed, self.cases.store(parsed.records, source=source)
 
 
 def enqueue(conn: sqlite3.Connection, **fields: Any) -> None:

@@ -250,6 +250,21 @@ SCHEMA: list[str] = [
         PRIMARY KEY (device, ticket_id)
     ) WITHOUT ROWID;
     """,
+    # 4: a case's recipient for the kiosks' case.lookup: the masked name beside the keyed
+    # identity hash (never the ID number or the full name), and the audit of every lookup
+    # (who asked about which case; no personal data)
+    """
+    ALTER TABLE cases ADD COLUMN name_masked TEXT;
+    CREATE TABLE case_lookups (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        device TEXT NOT NULL,
+        staff_id TEXT NOT NULL,
+        case_number TEXT NOT NULL,
+        found INTEGER NOT NULL CHECK (found IN (0, 1))
+    );
+    CREATE INDEX case_lookups_case ON case_lookups (case_number, at);
+    """,
 ]
 
 

@@ -34,12 +34,12 @@ from kiosk.flows.prereview import PreReviewFlow
 from kiosk.flows.printing import UnprintedTicket
 from kiosk.flows.selftest import SelfTest
 from kiosk.flows.session import KioskParts, KioskSession, SessionSettings, standard_journeys
-from kiosk.flows.staff import MappingCaseDirectory, RememberingPrinter, StaffFlow, StaffPinGuard
+from kiosk.flows.staff import RememberingPrinter, StaffFlow, StaffPinGuard
 from kiosk.flows.ticket import TicketSettings
 from kiosk.hardware import KioskDevices, open_devices
 from kiosk.health import KioskHealth, read_devices
 from kiosk.runtime import KioskRuntime, start_runtime
-from kiosk.services.hall_service import HallGateway
+from kiosk.services.hall_service import HallCaseDirectory, HallGateway
 from kiosk.services.locker_gateway import LockerEvent, LockerGateway, Unavailable
 from kiosk.settings import KioskSettings
 
@@ -315,7 +315,7 @@ def assemble(
                 locker,
                 devices.identity,
                 guard,
-                cases=MappingCaseDirectory({}),
+                cases=HallCaseDirectory(runtime.hall),  # case.lookup, else the card
                 printer=printer,
                 self_test=self_test,
                 kiosk_locks=runtime.staff_lock,  # on disk before the screen says so

@@ -104,6 +104,7 @@ class RequestTimeouts(StrictModel):
     prereview_upload_s: Timeout = 15.0
     prereview_submit_s: Timeout = 10.0
     prereview_status_s: Timeout = 5.0
+    case_lookup_s: Timeout = 3.0  # a clerk at the locker waits; then the applicant's card
 
     def for_kind(self, kind: str) -> float:
         """``ticket.issue`` -> ``ticket_issue_s``; KeyError for an unknown kind."""

@@ -11,11 +11,12 @@ locking the kiosk and the hardware self-test.
     any idle state ─back_to_menu─> MENU;  ─logout─> ended;  wipe() ─> CLOSED
 
 Who a certificate is for: lockerd's ``deposit.start`` needs the recipient's keyed identity hash
-and masked name. The case barcode carries only the case number, and the hall's case table has
-no masked name and no kiosk request to read it. So a ``CaseDirectory`` (the case system's
-export, or later a hall request) is asked first; when it does not know the case, the clerk
-reads the applicant's ID card. The pickup password lockerd generates is never shown: the hall
-sends it by SMS.
+and masked name. The case barcode carries only the case number, so a ``CaseDirectory`` is asked
+first (in the app ``HallCaseDirectory``: the hall's ``case.lookup`` over its case table, which
+``hall case import`` fills from the case system; kiosk/services/hall_service.py). A known case
+goes straight to the size; when the hall knows no recipient for the case, or could not be asked
+(unreachable, a refusal: the prompt says which), the clerk reads the applicant's ID card. The
+pickup password lockerd generates is never shown: the hall sends it by SMS.
 
 Wrong PINs are limited by ``StaffPinGuard`` (one per kiosk, kept by the app across sessions) as
 well as by the card's own retry counter.
@@ -143,18 +144,19 @@ class StaffPinGuard:
 
 
 class CaseDirectory(Protocol):
-    def recipient_for(self, case_number: str) -> Recipient | None:
-        """Who may collect this case's certificate; None when the case is not known."""
+    def recipient_for(self, case_number: str, *, staff_id: str) -> Recipient | None:
+        """Who may collect this case's certificate; None when the case is not known. May
+        block (the flow calls it on its worker) and raise when it could not be asked."""
         ...
 
 
 class MappingCaseDirectory:
-    """Cases from the case system's export (case number -> hashed, masked recipient)."""
+    """Cases held in memory (case number -> hashed, masked recipient), e.g. for tests."""
 
     def __init__(self, cases: Mapping[str, Recipient]) -> None:
         self._cases = dict(cases)
 
-    def recipient_for(self, case_number: str) -> Recipient | None:
+    def recipient_for(self, case_number: str, *, staff_id: str = "") -> Recipient | None:
         return self._cases.get(case_number)
 
 
@@ -274,6 +276,7 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
         self._locked_until: datetime | None = None
         self._case: str | None = None
         self._recipient: Recipient | None = None
+        self._case_lookup_failed = False  # LOAD_RECIPIENT: the directory could not be asked
         self._size: Size | None = None
         self._load: LoadStarted | None = None
         self._open_bay: OpenBay | None = None
@@ -292,6 +295,8 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
 
     @property
     def prompt(self) -> Msg | None:
+        if self._state is S.LOAD_RECIPIENT and self._case_lookup_failed:
+            return CASE_LOOKUP_FAILED
         return _PROMPTS.get(self._state)
 
     @property
@@ -481,20 +486,28 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
             return True
         self._case = scan.value
         self._recipient = None
+        self._case_lookup_failed = False
         cases = self._cases
         if cases is None:
             self._go(S.LOAD_RECIPIENT)
             return True
         case_number = scan.value
+        staff_id = self._staff_id()
         self._job(
             Msg.of("Looking up the case…"),
-            lambda: cases.recipient_for(case_number),
+            lambda: cases.recipient_for(case_number, staff_id=staff_id),
             self._case_found,
         )
         return True
 
     def _case_found(self, outcome: Outcome[Recipient | None]) -> None:
-        recipient = outcome.value if outcome.ok else None
+        if outcome.error is not None:
+            # hall unreachable or refusing: the applicant's card, exactly as for an unknown case
+            log.warning("case %s not looked up: %s", self._case, outcome.error)
+            self._case_lookup_failed = True
+            self._go(S.LOAD_RECIPIENT)
+            return
+        recipient = outcome.value
         if recipient is None:
             self._go(S.LOAD_RECIPIENT)
             return
@@ -848,6 +861,9 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
         super().wipe()
 
 
+CASE_LOOKUP_FAILED = Msg.of(
+    "The hall could not be asked about this case. Read the applicant's ID card."
+)
 LOCK_FAILED = Msg.of(
     "The kiosk could not record the lock, so it stays in service. Please try again or call "
     "operations."

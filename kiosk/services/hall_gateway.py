@@ -12,6 +12,7 @@ that kind, or raises it for kinds with none).
 from __future__ import annotations
 
 import itertools
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from kiosk.flows.base import KioskError
 from uplink.messages import Event
 
 Priority = Literal["normal", "green", "appointment"]
+_IDENTITY_HASH = re.compile(r"^[0-9a-f]{64}$")
 
 
 class HallRefusal(KioskError):
@@ -133,6 +135,36 @@ class CheckedIn:
     booking: Booking
     ticket: Ticket
     offline: bool = False  # checked against the synced list, ticket from the offline range
+
+
+@dataclass(frozen=True)
+class CaseRecipient:
+    """Who may collect a case's certificate, from the hall's case table (``case.lookup``):
+    the keyed identity hash and the masked name, never more."""
+
+    case_number: str
+    identity_hash: str
+    masked_name: str
+
+
+def parse_case_lookup(case_number: str, result: Mapping[str, Any]) -> CaseRecipient | None:
+    """The ``case.lookup`` result; a result that is not one is ``HallUnreachable``
+    (``bad_response``): no usable answer, so the clerk reads the applicant's card."""
+    found = result.get("found")
+    if found is False:
+        return None
+    identity_hash = result.get("identity_hash")
+    masked_name = result.get("masked_name")
+    if (
+        found is not True
+        or not isinstance(identity_hash, str)
+        or not _IDENTITY_HASH.match(identity_hash)
+        or not isinstance(masked_name, str)
+        or not 1 <= len(masked_name) <= 32
+        or "*" not in masked_name
+    ):
+        raise HallUnreachable("bad_response: case.lookup result is malformed")
+    return CaseRecipient(case_number, identity_hash, masked_name)
 
 
 def parse_ticket(result: Mapping[str, Any]) -> Ticket:
@@ -344,4 +376,10 @@ class HallService(Protocol):
 
     def record_evaluation(self, evaluation: Evaluation) -> None:
         """An outbox event; never fails for want of a network."""
+        ...
+
+    def lookup_case(self, case_number: str, *, staff_id: str) -> CaseRecipient | None:
+        """Who the hall's case table says may collect this case's certificate; None when the
+        hall knows no recipient for it. No offline fallback: ``HallUnreachable`` (the staff
+        flow then asks for the applicant's card), or ``HallRefusal``."""
         ...

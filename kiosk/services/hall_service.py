@@ -27,12 +27,14 @@ from hallkiosk.clock import Clock, SystemClock
 from kiosk.flows.base import KioskError
 from kiosk.services.hall_gateway import (
     Booking,
+    CaseRecipient,
     Catalog,
     CheckedIn,
     EmbeddedTransport,
     Evaluation,
     EventSink,
     HallRefusal,
+    HallService,
     HallTransport,
     HallUnreachable,
     PreReviewReceipt,
@@ -40,9 +42,11 @@ from kiosk.services.hall_gateway import (
     SubmissionStatus,
     Ticket,
     parse_booking,
+    parse_case_lookup,
     parse_catalog,
     parse_ticket,
 )
+from kiosk.services.locker_gateway import Recipient
 from kiosk.services.offline import TICKET_VOIDED_EVENT, OfflineDesk
 from kiosk.services.uploads import (
     PreReviewSpool,
@@ -416,6 +420,15 @@ class HallGateway:
             for s in result.get("submissions", [])
         ]
 
+    # -- cases (staff loading certificates) -------------------------------------------------
+
+    def lookup_case(self, case_number: str, *, staff_id: str) -> CaseRecipient | None:
+        """``case.lookup``: the recipient of this case from the hall's case table (keyed hash
+        and masked name), None when the hall has none. No offline fallback here: the staff
+        flow reads the applicant's card instead, so ``HallUnreachable`` reaches it."""
+        result = self._call("case.lookup", {"case_number": case_number, "staff_id": staff_id})
+        return parse_case_lookup(case_number, result)
+
     # -- evaluations -------------------------------------------------------------------------
 
     def record_evaluation(self, evaluation: Evaluation) -> None:
@@ -535,3 +548,19 @@ def _who(identity_hash: str | None, booking_code: str | None) -> dict[str, Any]:
     if booking_code is not None:
         args["booking_code"] = booking_code
     return args
+
+
+class HallCaseDirectory:
+    """The staff flow's ``CaseDirectory`` (kiosk/flows/staff.py) over the hall's
+    ``case.lookup``: None for a case the hall knows no recipient for; ``HallUnreachable`` or
+    ``HallRefusal`` when it could not be asked. Blocks up to ``[kiosk.timeouts]
+    case_lookup_s``, so the flow calls it through its worker."""
+
+    def __init__(self, hall: HallService) -> None:
+        self._hall = hall
+
+    def recipient_for(self, case_number: str, *, staff_id: str) -> Recipient | None:
+        found = self._hall.lookup_case(case_number, staff_id=staff_id)
+        if found is None:
+            return None
+        return Recipient(found.identity_hash, found.masked_name)

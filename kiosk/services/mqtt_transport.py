@@ -30,6 +30,7 @@ KINDS: Final = (
     "prereview.upload",
     "prereview.submit",
     "prereview.status",
+    "case.lookup",
 )
 
 
