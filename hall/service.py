@@ -169,6 +169,7 @@ class Hall:
         self.appointments.sweep_no_shows()
         self.intake.expire()
         self.registry.prune()
+        self.registry.check_seq_gaps()  # a gap open past [hall.registry] seq_gap_grace_s
         self.queue.prune_pending_voids()
         self._booking_reminders()
 

@@ -201,6 +201,9 @@ class RegistrySettings(StrictModel):
     telemetry_keep: Annotated[int, Field(ge=1, le=100_000)] = 500
     # Ingested event ids kept for deduplication (the outbox replays only recent ones).
     dedup_keep_days: Annotated[int, Field(ge=1, le=3650)] = 90
+    # A component's missing event seqs raise event_seq_gap when still missing this long after
+    # the gap was noticed (events of different types may overtake each other in flight).
+    seq_gap_grace_s: Annotated[int, Field(ge=10, le=86_400)] = 120
 
 
 class HallMqttSettings(StrictModel):

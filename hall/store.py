@@ -265,6 +265,33 @@ SCHEMA: list[str] = [
     );
     CREATE INDEX case_lookups_case ON case_lookups (case_number, at);
     """,
+    # 5: event seq tracking per device component (docs/mqtt.md "Events"): the baseline (the
+    # first seq seen, or where the seq restarted), the highest seq seen, and the missing seq
+    # ranges between them, so a gap is noticed without scanning events_seen. ``lost`` holds
+    # the ranges that were still missing when the component's seq restarted (they can never
+    # arrive) until ops resolve the alarm; ``alarm_id`` is the open event_seq_gap alarm.
+    """
+    CREATE TABLE event_seq (
+        device TEXT NOT NULL,
+        component TEXT NOT NULL,
+        base INTEGER NOT NULL,
+        high INTEGER NOT NULL,
+        restarts INTEGER NOT NULL DEFAULT 0,
+        lost TEXT,
+        alarm_id INTEGER,
+        updated_at TEXT NOT NULL,
+        PRIMARY KEY (device, component)
+    ) WITHOUT ROWID;
+    CREATE TABLE event_seq_gaps (
+        device TEXT NOT NULL,
+        component TEXT NOT NULL,
+        first INTEGER NOT NULL,
+        last INTEGER NOT NULL,
+        opened_at TEXT NOT NULL,
+        status TEXT NOT NULL CHECK (status IN ('open', 'alarmed', 'dismissed')),
+        PRIMARY KEY (device, component, first)
+    ) WITHOUT ROWID;
+    """,
 ]
 
 
