@@ -17,7 +17,8 @@ assembles the journeys, drivers and hall on the next frame (kiosk/app.py "Start-
 touched meanwhile is started once they are up. ``READY`` marks that point (systemd's READY=1):
 ``ready_ratio`` = median ready / median bare start is printed too, so nothing is hidden. Both
 sides run with their bytecode cached (``PYTHONPYCACHEPREFIX`` in the temporary folder, written
-by the warm-up run) and python-escpos' capabilities pickled there, as on an installed kiosk.
+by the warm-up run) and python-escpos' capabilities pickled there, and the font faces prepared
+(``python -m kiosk.ui.font_cache``, run first), as on an installed kiosk.
 
 RSS is VmRSS from ``/proc/<pid>/status``, read by the child itself at the end (after its walk, or
 after ``BARE_FRAMES`` frames for the floor), after a ``gc.collect()``. ``start_ratio`` = median
@@ -33,6 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -116,6 +118,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     bare_args = ["bare", "--size", args.size]
     kiosk_args = [args.kiosk, "--rounds", str(args.rounds), "--transition", args.transition]
+    # the font faces prepared once, as at install (kiosk/ui/font_cache.py); otherwise the first
+    # runs would use the plain face while a background process prepares it
+    subprocess.run(
+        [sys.executable, "-m", "kiosk.ui.font_cache"], cwd=REPO_ROOT, check=True, timeout=600
+    )
     server = start_xvfb()
     results: dict[str, list[dict[str, Any]]] = {"bare": [], "kiosk": []}
     try:

@@ -47,3 +47,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     "$VENV/bin/python" -m pip install -q -e '.[test]'
     touch "$stamp"
 fi
+# the kiosk's font faces, prepared once here as an install step would (kiosk/ui/font_cache.py);
+# a no-op once done. Not fatal: the app uses the plain face and prepares it in the background.
+"$VENV/bin/python" -m kiosk.ui.font_cache >/dev/null || echo "bootstrap: font faces not prepared"

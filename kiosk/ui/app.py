@@ -73,7 +73,8 @@ class KioskApp(App):  # type: ignore[misc]
         window = EventLoop.window
         if not self.settings.fullscreen:
             window.size = (self.settings.window_width_px, self.settings.window_height_px)
-        register_default_font(resolve_fonts(self.settings, self._env))
+        # never wait for the font cache: a first start uses the plain face (kiosk/ui/font_cache.py)
+        register_default_font(resolve_fonts(self.settings, self._env, wait=False))
         ctx = make_context(self.settings)
         window.clearcolor = ctx.theme.palette.background
         self.shell = KioskShell(

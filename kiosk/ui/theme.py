@@ -6,6 +6,13 @@ elderly mode has bigger type and targets, and its tiles take the full width. How
 go on a page is the session's (``SessionSettings.page_size``/``elderly_page_size``, 6 and 3):
 the tile sizes here are chosen so that many fit a portrait screen. Colours keep text at a
 contrast of at least 7:1 (WCAG AAA) against what it is drawn on.
+
+Type sizes come from one short scale (``TYPE_SCALE_MM``) shared by both modes: the elderly mode
+takes bigger steps of the same scale. Kivy's SDL2 text provider opens a face of the font for
+every distinct pixel size it draws (about 0.7 MiB each for the prepared CJK font, kept for the
+life of the process), so the scale keeps the whole UI, in both modes, at six sizes (plus the
+bold heroes). A new size costs memory on every kiosk: take a step of the scale, not a size of
+its own.
 """
 
 from __future__ import annotations
@@ -129,14 +136,16 @@ class Theme:
     palette: Palette
 
 
-# millimetres on the panel; (standard, elderly)
-_FONT_MM = {
-    "title": (12.0, 16.0),
-    "body": (8.5, 12.0),
-    "small": (6.5, 9.0),
-    "tile": (10.0, 14.0),
-    "key": (12.0, 15.0),
-    "display": (14.0, 17.0),
+# The type scale, millimetres on the panel. Every font role in both modes is one of its steps.
+TYPE_SCALE_MM = (6.5, 8.5, 10.0, 12.0, 14.0, 16.0)
+# role: (standard, elderly) step of TYPE_SCALE_MM; elderly is at least one step bigger
+_FONT_STEP: dict[FontRole, tuple[int, int]] = {
+    "small": (0, 1),  # 6.5 / 8.5 mm
+    "body": (1, 3),  # 8.5 / 12 mm
+    "tile": (2, 4),  # 10 / 14 mm
+    "title": (3, 5),  # 12 / 16 mm
+    "key": (3, 5),  # 12 / 16 mm
+    "display": (4, 5),  # 14 / 16 mm: a keypad's digits, a ticket's queue line
 }
 _TOUCH_MIN_MM = (15.0, 20.0)
 _TILE_MM = (36.0, 46.0)
@@ -154,13 +163,16 @@ def make_theme(elderly: bool, dpi: float, palette: Palette | None = None) -> The
     def px(pair: tuple[float, float]) -> int:
         return mm_to_px(pair[mode], dpi)
 
+    def font_px(role: FontRole) -> int:
+        return mm_to_px(TYPE_SCALE_MM[_FONT_STEP[role][mode]], dpi)
+
     sizes = Sizes(
-        font_title_px=px(_FONT_MM["title"]),
-        font_body_px=px(_FONT_MM["body"]),
-        font_small_px=px(_FONT_MM["small"]),
-        font_tile_px=px(_FONT_MM["tile"]),
-        font_key_px=px(_FONT_MM["key"]),
-        font_display_px=px(_FONT_MM["display"]),
+        font_title_px=font_px("title"),
+        font_body_px=font_px("body"),
+        font_small_px=font_px("small"),
+        font_tile_px=font_px("tile"),
+        font_key_px=font_px("key"),
+        font_display_px=font_px("display"),
         touch_min_px=px(_TOUCH_MIN_MM),
         tile_height_px=px(_TILE_MM),
         key_px=px(_KEY_MM),
