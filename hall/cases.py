@@ -36,6 +36,7 @@ from hall.appointments.importer import (
     _phone,
     _Problem,
     _unexcel,
+    drop_repeated,
 )
 from hall.appointments.records import IDENTITY_HASH_RE, MOBILE_RE
 from hall.appointments.settings import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_ROWS
@@ -204,15 +205,11 @@ def parse_cases_csv(
             records[line] = record
         if case_number is not None:
             lines_of_case.setdefault(case_number, []).append(line)
-    for lines in lines_of_case.values():
-        if len(lines) > 1:
-            # which copy is right is unknown, so none of them is imported
-            listed = ", ".join(str(n) for n in lines)
-            for line in lines:
-                errors.append(
-                    CaseRowError(line, "case_number", f"appears in more than one row ({listed})")
-                )
-                records.pop(line, None)
+    drop_repeated(
+        records,
+        lines_of_case,
+        lambda line, message: errors.append(CaseRowError(line, "case_number", message)),
+    )
     errors.sort(key=lambda e: e.line)  # stable: a row's errors keep column order
     result = CaseImport([records[n] for n in sorted(records)], errors, ignored)
     log.info(

@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Final
+from typing import Final, TypeVar
 
 from hall.appointments.records import (
     AREA_RE,
@@ -366,6 +366,24 @@ def _build_all(
         yield (row_no, *_build(row_no, values, hasher, tz))
 
 
+R = TypeVar("R")
+
+
+def drop_repeated(
+    records: dict[int, R],
+    rows_of_key: Mapping[str, list[int]],
+    report: Callable[[int, str], object],
+) -> None:
+    """A key (booking code, case number) in more than one row: which copy is right is unknown,
+    so none of them is imported, and each row is reported."""
+    for rows in rows_of_key.values():
+        if len(rows) > 1:
+            listed = ", ".join(str(n) for n in rows)
+            for row in rows:
+                report(row, f"appears in more than one row ({listed})")
+                records.pop(row, None)
+
+
 def _finish(
     kind: str,
     built: Iterable[tuple[int, AppointmentRecord | None, list[RowError], str | None]],
@@ -379,15 +397,11 @@ def _finish(
             records[row_no] = record
         if code is not None:
             rows_of_code.setdefault(code, []).append(row_no)
-    for rows_here in rows_of_code.values():
-        if len(rows_here) > 1:
-            # Which copy is right is unknown, so none of them is imported.
-            listed = ", ".join(str(n) for n in rows_here)
-            for row_no in rows_here:
-                errors.append(
-                    RowError(row_no, "booking_code", f"appears in more than one row ({listed})")
-                )
-                records.pop(row_no, None)
+    drop_repeated(
+        records,
+        rows_of_code,
+        lambda row_no, message: errors.append(RowError(row_no, "booking_code", message)),
+    )
     errors.sort(key=lambda e: e.row)  # stable: a row's errors keep field order
     result = ImportResult([records[n] for n in sorted(records)], errors)
     _log.info(
