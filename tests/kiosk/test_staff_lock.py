@@ -24,6 +24,7 @@ from kiosk.flows.home import JourneyKind
 from kiosk.flows.session import STAFF_LOCKED
 from kiosk.flows.staff import StaffFlow, StaffState
 from kiosk.settings import load_kiosk_settings
+from tests.fixtures import wait_until
 from tests.fixtures.processes import LockboardSimFactory
 from tests.kiosk.flows.locker_fixtures import running_lockerd
 from tests.kiosk.test_assembly import UiThread, write_site
@@ -94,14 +95,18 @@ def staff_menu(running: Running, kiosk: Kiosk) -> StaffFlow:
 
 
 def hall_metrics(kiosk: Kiosk) -> dict[str, Any]:
-    """A snapshot now, as the hall's registry receives it."""
-    kiosk.runtime.telemetry.take()
+    """A snapshot now, as the hall's registry receives it (the embedded pump hands it over on
+    its own thread: wait for this one, not an earlier one)."""
+    taken = kiosk.runtime.telemetry.take()
     hall = kiosk.runtime.embedded_hall
     assert hall is not None
-    metrics: dict[str, Any] = hall.registry.telemetry_history("kiosk-01", "kiosk", limit=1)[0][
-        "metrics"
-    ]
-    return metrics
+
+    def arrived() -> dict[str, Any] | None:
+        rows = hall.registry.telemetry_history("kiosk-01", "kiosk", limit=1)
+        metrics: dict[str, Any] | None = rows[0]["metrics"] if rows else None
+        return metrics if metrics == taken else None
+
+    return wait_until(arrived, timeout_s=30, what="the snapshot at the hall")
 
 
 def test_a_kiosk_the_clerk_locked_comes_back_locked_and_only_a_clerk_unlocks_it(

@@ -23,6 +23,7 @@ from tests.uplink.helpers import HALL_ID, Device, device_settings, make_device
 from uplink.drain import OutboxDrain
 from uplink.messages import Event, Telemetry, decode
 from uplink.outbox import Outbox
+from uplink.settings import UplinkSettings
 from uplink.topics import HallFilters, Topics
 
 BACKLOG_EVENTS = 10_000
@@ -213,16 +214,28 @@ def test_backlog_drains_in_order_across_a_broker_crash(
             for payload in probe.payloads()
         ]
 
+    # One more event on the same topic, after the backlog: once it is at the hall, everything
+    # the broker still held before it has been delivered (QoS 1 keeps a topic's order).
+    [marker] = append_backlog(device, 1)
     wait_until(
-        lambda: {e.id for e in arrived()} >= set(ids),
+        lambda: marker in {e.id for e in arrived()},
         timeout_s=DRAIN_WAIT_S,
-        what=lambda: f"every id at the hall; {len({e.id for e in arrived()})} of {len(ids)}",
+        what=lambda: f"the marker at the hall; {len({e.id for e in arrived()})} of {len(ids)}",
     )
     first_seen: dict[str, int] = {}
     for event in arrived():  # dedup on id, as the hall does
         first_seen.setdefault(event.id, event.seq)
-    assert list(first_seen) == ids  # first arrivals in append order...
-    assert list(first_seen.values()) == list(range(1, BACKLOG_EVENTS + 1))  # ...and seq order
+    first_seen.pop(marker)
+    # mosquitto saves its store after the PUBACK, not before (systemd/mosquitto/README.md
+    # "Durability notes"): an event it acknowledged but had neither saved nor forwarded when
+    # SIGKILLed is gone. At most the in-flight window around the kill, and the hall raises
+    # event_seq_gap for it (hall/registry.py). Everything else arrives, in order.
+    lost = [seq for seq in range(1, BACKLOG_EVENTS + 1) if seq not in set(first_seen.values())]
+    inflight = UplinkSettings().max_inflight  # device_settings keeps the default
+    assert len(lost) <= inflight, lost
+    assert lost == [] or lost[-1] - lost[0] < 2 * inflight, lost
+    assert list(first_seen) == [i for n, i in enumerate(ids, 1) if n not in lost]  # append order
+    assert list(first_seen.values()) == sorted(first_seen.values())  # ...and seq order
     stats = device.connection.stats
     assert stats.connects >= 2 and stats.refused == 0
     assert stats.acks >= BACKLOG_EVENTS
