@@ -25,9 +25,10 @@ import re
 import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from hall.appointments.importer import (
+    RowError,
     _decode_csv,
     _delimiter,
     _identity,
@@ -84,19 +85,15 @@ class CaseInvalid(CaseError, ValueError):
 
 
 @dataclass(frozen=True)
-class CaseRowError:
-    """``line`` is the file's line the row starts on (the header is usually line 1); 0 is
-    the file as a whole."""
+class CaseRowError(RowError):
+    """A ``RowError`` whose position is the file's line the row starts on (the header is
+    usually line 1); 0 is the file as a whole."""
 
-    line: int
-    field: str
-    message: str
+    unit: ClassVar[str] = "line"
 
-    def __str__(self) -> str:
-        return f"line {self.line}: {self.field}: {self.message}"
-
-    def as_dict(self) -> dict[str, object]:
-        return {"line": self.line, "field": self.field, "message": self.message}
+    @property
+    def line(self) -> int:
+        return self.row
 
 
 @dataclass(frozen=True)

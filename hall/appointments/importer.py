@@ -19,7 +19,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
-from typing import Final, TypeVar
+from typing import ClassVar, Final, TypeVar
 
 from hall.appointments.records import (
     AREA_RE,
@@ -103,12 +103,14 @@ class RowError:
     row: int
     field: str
     message: str
+    # how the position is named in messages and in ``as_dict`` (the case import counts lines)
+    unit: ClassVar[str] = "row"
 
     def __str__(self) -> str:
-        return f"row {self.row}: {self.field}: {self.message}"
+        return f"{self.unit} {self.row}: {self.field}: {self.message}"
 
     def as_dict(self) -> dict[str, object]:
-        return {"row": self.row, "field": self.field, "message": self.message}
+        return {self.unit: self.row, "field": self.field, "message": self.message}
 
 
 @dataclass(frozen=True)

@@ -754,43 +754,46 @@ class StaffFlow(PagedFlow[StaffState, Deposit]):
     def lock_kiosk(self) -> None:
         """Out of service: the session shows the out-of-service screen until a staff unlock,
         across restarts (the lock is on disk before the journey hands over)."""
-        self._idle(S.MENU)
-        locks = self._kiosk_locks
-        if locks is None:
-            self.kiosk_lock = True
-            self._end(HandOver(JourneyKind.OUT_OF_SERVICE))
-            return
-        staff_id = self._staff_id()
-
-        def done(outcome: Outcome[object]) -> None:
-            if outcome.error is not None:
-                log.error("the kiosk lock was not recorded: %s", outcome.error)
-                self._notify(Notice(LOCK_FAILED, "kiosk_lock_failed", call_staff=True))
-                return
-            self.kiosk_lock = True
-            self._end(HandOver(JourneyKind.OUT_OF_SERVICE))
-
-        self._job(Msg.of("Locking the kiosk…"), lambda: locks.lock(staff_id), done)
+        self._set_kiosk_lock(
+            True,
+            Msg.of("Locking the kiosk…"),
+            Notice(LOCK_FAILED, "kiosk_lock_failed", call_staff=True),
+        )
 
     def unlock_kiosk(self) -> None:
         """Lift the staff lock (an ops lock stays: the session tells the clerk)."""
+        self._set_kiosk_lock(
+            False,
+            Msg.of("Unlocking the kiosk…"),
+            Notice(UNLOCK_FAILED, "kiosk_unlock_failed", call_staff=True),
+        )
+
+    def _set_kiosk_lock(self, locked: bool, busy: Msg, failed: Notice) -> None:
+        """Record the clerk's lock (``kiosk_locks``, on the worker) and only then hand over: to
+        the out-of-service page when locked, home when not. A failed write: ``failed``."""
         self._idle(S.MENU)
+        to = JourneyKind.OUT_OF_SERVICE if locked else JourneyKind.HOME
+
+        def hand_over() -> None:
+            self.kiosk_lock = locked
+            self._end(HandOver(to))
+
         locks = self._kiosk_locks
         if locks is None:
-            self.kiosk_lock = False
-            self._end(HandOver(JourneyKind.HOME))
+            hand_over()
             return
         staff_id = self._staff_id()
 
         def done(outcome: Outcome[object]) -> None:
             if outcome.error is not None:
-                log.error("the kiosk unlock was not recorded: %s", outcome.error)
-                self._notify(Notice(UNLOCK_FAILED, "kiosk_unlock_failed", call_staff=True))
+                what = "lock" if locked else "unlock"
+                log.error("the kiosk %s was not recorded: %s", what, outcome.error)
+                self._notify(failed)
                 return
-            self.kiosk_lock = False
-            self._end(HandOver(JourneyKind.HOME))
+            hand_over()
 
-        self._job(Msg.of("Unlocking the kiosk…"), lambda: locks.unlock(staff_id), done)
+        write = locks.lock if locked else locks.unlock
+        self._job(busy, lambda: write(staff_id), done)
 
     def self_test(self) -> None:
         self._idle(S.MENU, S.SELF_TEST)

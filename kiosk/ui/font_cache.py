@@ -72,15 +72,16 @@ def bold_beside(regular: Path) -> Path | None:
     return bold if bold != regular and bold.exists() else None
 
 
-def _face_of(path: Path, family: str) -> Face:
+def _face_of(path: Path, family: str) -> tuple[Face, bool]:
+    """``family``'s face of ``path``, and whether it is the file's only face."""
     faces = read_faces(path)
     if len(faces) == 1:
-        return faces[0]
+        return faces[0], True
     found = find_face(faces, family)
     if found is None:
         names = sorted({name for f in faces for name in f.families})
         raise FaceNotFound(f"{path} has no face named {family!r}; it has: {', '.join(names)}")
-    return found
+    return found, False
 
 
 def _has_cff(face: Face) -> bool:
@@ -103,8 +104,7 @@ def plain_path(path: Path, face: Face, cache_dir: Path) -> Path:
 def face_file(path: Path, family: str, cache_dir: Path, *, wait: bool = True) -> Path:
     """A single-face file of ``family``'s face of ``path`` that Kivy can open: ``path`` itself
     for a lone TrueType face, else a copy in ``cache_dir`` (see the module doc for ``wait``)."""
-    face = _face_of(path, family)
-    lone = len(read_faces(path)) == 1
+    face, lone = _face_of(path, family)
     if lone and not _has_cff(face):
         return path
     prepared = prepared_path(path, face, cache_dir)
